@@ -1,0 +1,1 @@
+"""The Streamlit inspection app: UI only, every computation is a galaxy_core call."""

@@ -1,0 +1,92 @@
+"""Detections <-> a catalogue DataFrame with a fixed column order, and sky positions.
+
+Columns, in order: ``id, x_min, y_min, x_max, y_max, x, y, score, label``, the
+six class probabilities named as in CLASS_NAMES, then ``ra, dec`` (degrees,
+ICRS; NaN where unknown).  Pixel columns are 0-based (see galaxy_core.types).
+
+>>> from galaxy_core.types import Detection
+>>> df = to_frame([Detection(1, 0, 0, 4, 4, 2, 2, 0.9)])
+>>> list(df.columns[:9])
+['id', 'x_min', 'y_min', 'x_max', 'y_max', 'x', 'y', 'score', 'label']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from astropy.wcs import WCS
+
+from galaxy_core.types import CLASS_NAMES, Detection
+
+BOX_COLUMNS = ("id", "x_min", "y_min", "x_max", "y_max", "x", "y", "score", "label")
+SKY_COLUMNS = ("ra", "dec")
+COLUMNS: tuple[str, ...] = BOX_COLUMNS + CLASS_NAMES + SKY_COLUMNS
+
+#: Units of each numeric column, for FITS/ECSV exports.
+UNITS = {
+    "x_min": "pix", "y_min": "pix", "x_max": "pix", "y_max": "pix",
+    "x": "pix", "y": "pix", "ra": "deg", "dec": "deg",
+}
+
+
+def to_frame(detections: Sequence[Detection]) -> pd.DataFrame:
+    """The catalogue of ``detections`` (an empty frame with all columns when empty)."""
+    rows = []
+    for d in detections:
+        probs = d.probs if d.probs is not None else (np.nan,) * len(CLASS_NAMES)
+        rows.append(
+            (d.id, d.x_min, d.y_min, d.x_max, d.y_max, d.x, d.y, d.score, d.label, *probs,
+             np.nan if d.ra is None else d.ra, np.nan if d.dec is None else d.dec)
+        )
+    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    df = df.astype({c: "float64" for c in COLUMNS if c not in ("id", "label")})
+    return df.astype({"id": "int64", "label": "str"})
+
+
+def from_frame(df: pd.DataFrame) -> list[Detection]:
+    """The detections of a catalogue made by :func:`to_frame`."""
+    out = []
+    for rec in df.to_dict("records"):
+        values = [rec[name] for name in CLASS_NAMES]
+        probs = None if any(pd.isna(v) for v in values) else tuple(float(v) for v in values)
+        out.append(
+            Detection(
+                id=int(rec["id"]), x_min=float(rec["x_min"]), y_min=float(rec["y_min"]),
+                x_max=float(rec["x_max"]), y_max=float(rec["y_max"]), x=float(rec["x"]),
+                y=float(rec["y"]), score=float(rec["score"]), label=str(rec["label"]), probs=probs,
+                ra=None if pd.isna(rec["ra"]) else float(rec["ra"]),
+                dec=None if pd.isna(rec["dec"]) else float(rec["dec"]),
+            )
+        )
+    return out
+
+
+def with_sky(detections: Sequence[Detection], wcs: WCS | None) -> list[Detection]:
+    """Detections with ``ra``/``dec`` (deg) of their centre from ``wcs``; unchanged without one."""
+    if wcs is None or not detections:
+        return list(detections)
+    x = np.array([d.x for d in detections], dtype=float)
+    y = np.array([d.y for d in detections], dtype=float)
+    ra, dec = sky_of_pixels(wcs, x, y)
+    return [
+        d.with_(ra=None if not np.isfinite(r) else float(r),
+                dec=None if not np.isfinite(de) else float(de))
+        for d, r, de in zip(detections, ra, dec, strict=True)
+    ]
+
+
+def sky_of_pixels(wcs: WCS, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ra, dec) in degrees of 0-based pixel positions; NaN where the WCS cannot say."""
+    with np.errstate(all="ignore"):
+        try:
+            ra, dec = wcs.pixel_to_world_values(x, y)
+        except Exception:  # a WCS that fails at these pixels gives no sky position
+            return np.full_like(x, np.nan), np.full_like(y, np.nan)
+    return np.asarray(ra, dtype=float) % 360.0, np.asarray(dec, dtype=float)
+
+
+def renumber(detections: Sequence[Detection]) -> list[Detection]:
+    """Detections numbered 1..N in their current order."""
+    return [d.with_(id=i) for i, d in enumerate(detections, start=1)]

@@ -1,0 +1,242 @@
+"""Scale normalisation shared by classifier training and inference.
+
+Survey cutouts frame galaxies very differently (Galaxy Zoo: 424 px with much
+sky; NGC: nearly filled; 64 px star cutouts; crops around detections in HST
+fields).  Before a crop reaches the network it is reframed so that the object
+fills the same fraction of the input whatever the original framing:
+
+1. :func:`measure_extent` segments the central object (smoothed luminance above
+   sky + ``nsigma`` sky noise, the connected component at or nearest the centre)
+   and takes the flux-weighted second moments of that segment; the extent is
+   ``4 * sqrt(largest eigenvalue)`` px, the 2-sigma major-axis diameter.
+2. :func:`frame_crop` cuts a square of side ``extent / fill`` around the
+   object's centre (sky-level plus sky-noise padding where it runs off the
+   image) and resizes it to ``out_size`` px.
+
+Measured on an already framed crop, the extent is ``fill * out_size`` again, so
+framing twice is (to within the segmentation noise) the same as framing once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from galaxy_core.errors import GalaxyCoreError
+from galaxy_core.types import Detection
+
+
+@dataclass(frozen=True)
+class FramingSettings:
+    """How crops are scale-normalised (stored with the classifier weights).
+
+    Attributes:
+        fill: the object's extent as a fraction of the output side (0..1).
+        nsigma: segmentation threshold above sky, in sky-noise sigmas.
+        peak_fraction: the threshold is at least this fraction of the central
+            peak above sky (keeps the extent independent of the image's depth).
+        smooth_px: Gaussian smoothing sigma before segmentation, px.
+        min_side_px: smallest square cut from the source image, px.
+        max_shrink: where the square would run off the image, it is first
+            shrunk (object kept centred) by up to this factor before padding,
+            so nearly filled cutouts are not framed in artificial sky.
+    """
+
+    fill: float = 0.6
+    max_shrink: float = 1.5
+    nsigma: float = 3.0
+    peak_fraction: float = 0.1
+    smooth_px: float = 1.0
+    min_side_px: float = 8.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.fill <= 1:
+            raise GalaxyCoreError(f"Framing fill must be in (0, 1], got {self.fill}.")
+        if self.nsigma <= 0 or self.smooth_px < 0 or self.min_side_px < 2:
+            raise GalaxyCoreError("Framing needs nsigma > 0, smooth_px >= 0 and min_side_px >= 2.")
+
+    def as_dict(self) -> dict[str, float]:
+        return {"fill": self.fill, "nsigma": self.nsigma, "peak_fraction": self.peak_fraction,
+                "smooth_px": self.smooth_px, "min_side_px": self.min_side_px,
+                "max_shrink": self.max_shrink}
+
+
+@dataclass(frozen=True)
+class Extent:
+    """The central object's measured position and size.
+
+    Attributes:
+        x, y: flux-weighted centre, px (x = column, y = row).
+        extent_px: 4 * sqrt(major second moment), px.
+        axis_ratio: sqrt(minor / major second moment), 0..1.
+        angle_deg: major-axis angle from the +x axis towards +y, degrees.
+        n_pixels: pixels in the segment (0 when nothing was found above sky).
+    """
+
+    x: float
+    y: float
+    extent_px: float
+    axis_ratio: float
+    angle_deg: float
+    n_pixels: int
+
+
+def _as_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=-1)
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4) or min(arr.shape[:2]) < 2:
+        raise GalaxyCoreError(f"Expected an RGB image (H, W, 3), got shape {arr.shape}.")
+    if arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    if arr.shape[2] == 4:
+        arr = arr[..., :3]
+    if arr.dtype != np.uint8:
+        if np.issubdtype(arr.dtype, np.floating) and np.nanmax(arr) <= 1.0:
+            arr = np.nan_to_num(arr) * 255.0
+        arr = np.clip(np.nan_to_num(arr), 0, 255).astype(np.uint8)
+    return arr
+
+
+def sky_stats(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-channel sky level (median of the outer border, DN) and luminance sky sigma (DN)."""
+    rgb = _as_rgb_uint8(image).astype(np.float32)
+    h, w = rgb.shape[:2]
+    b = max(1, int(round(0.08 * min(h, w))))
+    border = np.concatenate([rgb[:b].reshape(-1, 3), rgb[-b:].reshape(-1, 3),
+                             rgb[:, :b].reshape(-1, 3), rgb[:, -b:].reshape(-1, 3)])
+    level = np.median(border, axis=0)
+    lum = border.mean(axis=1)
+    sigma = 1.4826 * float(np.median(np.abs(lum - np.median(lum))))
+    return level, max(sigma, 1.0)
+
+
+def measure_extent(image: np.ndarray, *, settings: FramingSettings | None = None,
+                   centre_xy: tuple[float, float] | None = None) -> Extent:
+    """The central object's centre and size from a segmentation's second moments.
+
+    Args:
+        image: uint8 RGB (H, W, 3) or grey (H, W) crop with the object near
+            ``centre_xy`` (default: the image centre).
+        settings: segmentation settings (default FramingSettings()).
+        centre_xy: where the object is expected, px.
+
+    Returns:
+        An :class:`Extent`; with nothing above sky it is centred on
+        ``centre_xy`` with an extent of half the shorter image side.
+    """
+    s = settings or FramingSettings()
+    rgb = _as_rgb_uint8(image)
+    h, w = rgb.shape[:2]
+    cx, cy = centre_xy if centre_xy is not None else ((w - 1) / 2.0, (h - 1) / 2.0)
+    level, sigma = sky_stats(rgb)
+    lum = rgb.astype(np.float32).mean(axis=2) - float(level.mean())
+    smooth = ndimage.gaussian_filter(lum, s.smooth_px) if s.smooth_px > 0 else lum
+    # Smoothing lowers the noise by about 1 / (2 sqrt(pi) sigma_smooth) per pixel.
+    noise = sigma / (2.0 * np.sqrt(np.pi) * s.smooth_px) if s.smooth_px >= 0.5 else sigma
+    icx, icy = int(np.clip(round(cx), 0, w - 1)), int(np.clip(round(cy), 0, h - 1))
+    r = max(2, int(0.1 * min(h, w)))
+    peak = float(smooth[max(icy - r, 0):icy + r + 1, max(icx - r, 0):icx + r + 1].max())
+    mask = smooth > max(s.nsigma * noise, s.peak_fraction * peak, 1.0)
+    labels, n = ndimage.label(mask)
+    fallback = Extent(float(cx), float(cy), 0.5 * min(h, w), 1.0, 0.0, 0)
+    if n == 0:
+        return fallback
+    target = labels[icy, icx]
+    if target == 0:
+        # Nearest segment to the expected centre, if within a quarter of the image.
+        dist, (iy, ix) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+        if dist[icy, icx] > 0.25 * min(h, w):
+            return fallback
+        target = labels[iy[icy, icx], ix[icy, icx]]
+    ys, xs = np.nonzero(labels == target)
+    wts = np.clip(smooth[ys, xs], 1e-3, None).astype(np.float64)
+    tot = wts.sum()
+    mx, my = float((wts * xs).sum() / tot), float((wts * ys).sum() / tot)
+    dx, dy = xs - mx, ys - my
+    cxx, cyy, cxy = (wts * dx * dx).sum() / tot, (wts * dy * dy).sum() / tot, (wts * dx * dy).sum() / tot
+    evals, evecs = np.linalg.eigh(np.array([[cxx, cxy], [cxy, cyy]]))
+    major, minor = max(float(evals[1]), 0.25), max(float(evals[0]), 0.25)
+    angle = float(np.degrees(np.arctan2(evecs[1, 1], evecs[0, 1])))
+    return Extent(mx, my, 4.0 * np.sqrt(major), float(np.sqrt(minor / major)), angle, int(len(xs)))
+
+
+def frame_crop(image: np.ndarray, centre_xy: tuple[float, float], extent_px: float, out_size: int,
+               *, settings: FramingSettings | None = None, seed: int = 0) -> np.ndarray:
+    """A square uint8 (out_size, out_size, 3) crop in which the object spans ``fill`` of the side.
+
+    Args:
+        image: uint8 RGB (H, W, 3) or grey (H, W).
+        centre_xy: the object's centre (x = column, y = row), px.
+        extent_px: the object's size from :func:`measure_extent`, px.
+        out_size: output side, px.
+        settings: framing settings (fill, minimum cut side).
+        seed: seed of the sky noise drawn into padding beyond the image edge.
+    """
+    s = settings or FramingSettings()
+    if out_size < 4:
+        raise GalaxyCoreError(f"The framed crop must be at least 4 px, got {out_size}.")
+    rgb = _as_rgb_uint8(image)
+    h, w = rgb.shape[:2]
+    side = max(float(extent_px) / s.fill, s.min_side_px)
+    cx, cy = centre_xy
+    room = 2.0 * min(cx + 0.5, w - 0.5 - cx, cy + 0.5, h - 0.5 - cy)
+    if room < side:
+        side = max(room, side / s.max_shrink, s.min_side_px)
+    x0 = int(np.floor(centre_xy[0] + 0.5 - side / 2.0))
+    y0 = int(np.floor(centre_xy[1] + 0.5 - side / 2.0))
+    n = int(round(side))
+    x1, y1 = x0 + n, y0 + n
+    if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+        level, sigma = sky_stats(rgb)
+        rng = np.random.default_rng(seed)
+        canvas = level[None, None, :] + rng.normal(0.0, sigma, size=(n, n, 1))
+        canvas = np.clip(np.round(canvas), 0, 255).astype(np.uint8)
+        sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        if sx1 > sx0 and sy1 > sy0:
+            canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = rgb[sy0:sy1, sx0:sx1]
+        cut = canvas
+    else:
+        cut = rgb[y0:y1, x0:x1]
+    resample = Image.Resampling.BOX if n > out_size else Image.Resampling.BILINEAR
+    return np.asarray(Image.fromarray(cut).resize((out_size, out_size), resample=resample))
+
+
+def normalise_scale(image: np.ndarray, out_size: int, *, settings: FramingSettings | None = None,
+                    centre_xy: tuple[float, float] | None = None) -> np.ndarray:
+    """Measure the central object and frame it: uint8 (out_size, out_size, 3)."""
+    ext = measure_extent(image, settings=settings, centre_xy=centre_xy)
+    return frame_crop(image, (ext.x, ext.y), ext.extent_px, out_size, settings=settings)
+
+
+def crop_for_detection(rgb_field: np.ndarray, detection: Detection, out_size: int, *,
+                       settings: FramingSettings | None = None, context: float = 3.0) -> np.ndarray:
+    """The scale-normalised crop of one detected object in a rendered field.
+
+    A square of ``context`` times the box's longer side (at least 16 px) is cut
+    around the detection's centre (sky-padded at the field's edges), the
+    object's extent is measured in it and it is framed as in training.
+
+    Args:
+        rgb_field: the rendered field, uint8 (H, W, 3).
+        detection: the object (box edges and centre in field pixels).
+        out_size: output side, px.
+        settings: framing settings (use the classifier's).
+        context: cut side as a multiple of the box's longer side.
+    """
+    side = max(context * max(detection.width, detection.height), 16.0)
+    half = side / 2.0
+    window = frame_crop(rgb_field, (detection.x, detection.y), side * 1.0,
+                        int(round(side)),
+                        settings=FramingSettings(fill=1.0, min_side_px=2.0, max_shrink=1.0))
+    centre = (half - 0.5, half - 0.5)
+    ext = measure_extent(window, settings=settings, centre_xy=centre)
+    box_extent = max(detection.width, detection.height)
+    # A segment that leaks far beyond the detector's box (a neighbour merged in)
+    # is capped at twice the box; a missed one falls back to the box.
+    extent = box_extent if ext.n_pixels == 0 else min(ext.extent_px, 2.0 * box_extent)
+    return frame_crop(window, (ext.x, ext.y) if ext.n_pixels else centre, extent, out_size,
+                      settings=settings)
