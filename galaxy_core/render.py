@@ -1,15 +1,25 @@
 """FITS pixels to an RGB picture, on top of ``astropy.visualization``.
 
 An *interval* picks the pixel values that map to black and white; a *stretch*
-maps [0, 1] to [0, 1] non-linearly.  One band becomes grey or goes through a
-matplotlib colormap; three bands go through ``make_rgb`` (the same interval type
-and stretch on each band, limits measured per band) or ``make_lupton_rgb``
-(Lupton et al. 2004 asinh colour-preserving scaling with Q, stretch, minimum).
+maps [0, 1] to [0, 1] non-linearly (both are astropy's objects).  One band
+becomes grey or goes through a matplotlib colormap; three bands go through the
+``make_rgb`` scheme (limits measured per band, the same stretch on each; done
+here in float32 with the exact arithmetic of ``astropy.visualization.make_rgb``,
+which works in float64 and is 3x slower) or ``make_lupton_rgb`` (Lupton et al.
+2004 asinh colour-preserving scaling with Q, stretch, minimum).
 
-Masked (NaN) pixels are rendered black (0, 0, 0) in every mode: they carry no
-signal, and black is what sky looks like after any stretch.  Pictures
-(``Field.kind == "picture"``) are already in [0, 1] and go through the same
-path; the default for them is a linear min-max render, i.e. the picture as is.
+Masked pixels (NaN in the field: NaN/inf/BLANK in the file, fully transparent in
+a picture) are rendered black (0, 0, 0) in every mode, and a pixel masked in any
+of three bands is black in the picture.  A band with no finite pixel at all is
+an error (there is nothing to show).  A constant band renders as one flat grey.
+
+Interval limits are measured on at most ``INTERVAL_SAMPLE`` pixels of a band
+(a fixed stride, so a render is the same every time).  Pictures
+(``Field.kind == "picture"``) are already in [0, 1]; they open with
+``PICTURE_SETTINGS`` (manual 0..1, linear), i.e. the picture as it is.
+
+For interactive tuning, downsample once and re-render the small field on every
+change (``render_preview`` does both; the app caches ``downsample``'s result).
 
 >>> import numpy as np
 >>> from galaxy_core.types import Field
@@ -20,6 +30,7 @@ path; the default for them is a linear min-max render, i.e. the picture as is.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -32,8 +43,13 @@ INTERVALS = ("percentile", "asym_percentile", "minmax", "zscale", "manual")
 STRETCHES = ("linear", "sqrt", "log", "asinh", "sinh", "power", "histeq")
 RGB_METHODS = ("bands", "lupton")
 
-#: Largest number of pixels the interval is measured on (a random subsample beyond).
-_INTERVAL_SAMPLE = 1_000_000
+#: The stretch parameter ``a`` used when RenderSettings.a is None, per stretch.
+DEFAULT_A = {"asinh": 0.1, "log": 1000.0, "sinh": 1.0 / 3.0, "power": 0.3}
+
+#: Largest number of pixels an interval is measured on (a fixed-stride subsample beyond).
+INTERVAL_SAMPLE = 500_000
+#: Number of quantiles of a band's CDF the histogram-equalisation stretch interpolates.
+_HISTEQ_POINTS = 4096
 
 
 @dataclass(frozen=True)
@@ -46,12 +62,15 @@ class RenderSettings:
         lower_percent, upper_percent: limits of ``"asym_percentile"`` (0..100).
         vmin, vmax: limits of ``"manual"``, in pixel units.
         stretch: one of STRETCHES.
-        a: the stretch's parameter: asinh/sinh/log ``a``, power exponent.
+        a: the stretch's parameter (asinh/sinh/log ``a``, power exponent), > 0;
+            None for the stretch's default (DEFAULT_A).  Ignored by linear,
+            sqrt and histeq.
         colormap: matplotlib colormap name for one band (``"gray"`` for grey).
         rgb_method: ``"bands"`` (make_rgb) or ``"lupton"`` (make_lupton_rgb) for three bands.
         lupton_q, lupton_stretch, lupton_minimum: make_lupton_rgb's Q, stretch
-            (pixel units) and minimum (pixel units); stretch None means "from the
-            data" (the 99.5th-percentile span of the bands).
+            (pixel units) and minimum (pixel units); None means "from the data":
+            minimum = the lowest band's ``lower_percent`` percentile, stretch = the
+            largest band span up to its ``upper_percent`` percentile.
     """
 
     interval: str = "asym_percentile"
@@ -61,7 +80,7 @@ class RenderSettings:
     vmin: float | None = None
     vmax: float | None = None
     stretch: str = "asinh"
-    a: float = 0.05
+    a: float | None = None
     colormap: str = "gray"
     rgb_method: str = "bands"
     lupton_q: float = 8.0
@@ -75,25 +94,39 @@ class RenderSettings:
             raise GalaxyCoreError(f"Unknown stretch {self.stretch!r}; choose one of {STRETCHES}.")
         if self.rgb_method not in RGB_METHODS:
             raise GalaxyCoreError(f"Unknown RGB method {self.rgb_method!r}; choose one of {RGB_METHODS}.")
-        if self.interval == "manual" and (self.vmin is None or self.vmax is None):
-            raise GalaxyCoreError("A manual interval needs both vmin and vmax.")
-        if self.interval == "manual" and not self.vmin < self.vmax:
-            raise GalaxyCoreError(f"A manual interval needs vmin < vmax (got {self.vmin}, {self.vmax}).")
+        if self.interval == "manual":
+            if self.vmin is None or self.vmax is None:
+                raise GalaxyCoreError("A manual interval needs both vmin and vmax.")
+            if not (np.isfinite(self.vmin) and np.isfinite(self.vmax) and self.vmin < self.vmax):
+                raise GalaxyCoreError(
+                    f"A manual interval needs finite vmin < vmax (got {self.vmin}, {self.vmax})."
+                )
         if not 0 < self.percent <= 100:
-            raise GalaxyCoreError("The percentile must be in (0, 100].")
+            raise GalaxyCoreError(f"The percentile must be in (0, 100] (got {self.percent}).")
         if not 0 <= self.lower_percent < self.upper_percent <= 100:
-            raise GalaxyCoreError("Percentiles must satisfy 0 <= lower < upper <= 100.")
-        if self.stretch in ("log", "asinh", "sinh", "power") and not self.a > 0:
-            raise GalaxyCoreError(f"The {self.stretch} stretch needs a > 0.")
-        if self.lupton_q < 0:
-            raise GalaxyCoreError("Lupton Q must be >= 0.")
+            raise GalaxyCoreError(
+                "Percentiles must satisfy 0 <= lower < upper <= 100 "
+                f"(got {self.lower_percent}, {self.upper_percent})."
+            )
+        if self.a is not None and not (np.isfinite(self.a) and self.a > 0):
+            raise GalaxyCoreError(f"The stretch parameter a must be > 0 (got {self.a}).")
+        if not (np.isfinite(self.lupton_q) and self.lupton_q >= 0):
+            raise GalaxyCoreError(f"Lupton Q must be >= 0 (got {self.lupton_q}).")
+        if self.lupton_stretch is not None and not self.lupton_stretch > 0:
+            raise GalaxyCoreError(f"Lupton stretch must be > 0 (got {self.lupton_stretch}).")
+
+    @property
+    def stretch_a(self) -> float:
+        """The stretch parameter in effect (``a`` or the stretch's default)."""
+        return self.a if self.a is not None else DEFAULT_A.get(self.stretch, 1.0)
 
     def with_(self, **changes) -> RenderSettings:
+        """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
 
 
-#: What a colour picture (PNG/JPEG) is rendered with by default: the picture as is.
-PICTURE_SETTINGS = RenderSettings(interval="minmax", stretch="linear")
+#: What a colour or grey picture (PNG/JPEG/TIFF) is rendered with by default: as it is.
+PICTURE_SETTINGS = RenderSettings(interval="manual", vmin=0.0, vmax=1.0, stretch="linear")
 
 
 def default_settings(field: Field) -> RenderSettings:
@@ -116,49 +149,58 @@ def make_interval(settings: RenderSettings) -> vis.BaseInterval:
 
 
 def make_stretch(settings: RenderSettings, data: np.ndarray | None = None) -> vis.BaseStretch:
-    """The astropy stretch object; ``histeq`` needs the (interval-normalised) data."""
-    s = settings
+    """The astropy stretch object; ``histeq`` needs the interval-normalised data ([0, 1])."""
+    s, a = settings, settings.stretch_a
     if s.stretch == "linear":
         return vis.LinearStretch()
     if s.stretch == "sqrt":
         return vis.SqrtStretch()
     if s.stretch == "log":
-        return vis.LogStretch(a=max(s.a, 1e-6) if s.a < 1 else s.a)
+        return vis.LogStretch(a=a)
     if s.stretch == "asinh":
-        return vis.AsinhStretch(a=min(s.a, 1.0))
+        return vis.AsinhStretch(a=a)
     if s.stretch == "sinh":
-        return vis.SinhStretch(a=s.a)
+        return vis.SinhStretch(a=a)
     if s.stretch == "power":
-        return vis.PowerStretch(a=s.a)
-    sample = _finite_sample(data if data is not None else np.linspace(0, 1, 256))
-    return vis.HistEqStretch(np.clip(sample, 0, 1))
+        return vis.PowerStretch(a=a)
+    sample = _finite_sample(data if data is not None else np.linspace(0, 1, 256, dtype=np.float32))
+    if sample.size == 0:
+        sample = np.linspace(0, 1, 256, dtype=np.float32)
+    sample = np.sort(np.clip(sample, 0.0, 1.0))
+    if sample.size > _HISTEQ_POINTS:  # the CDF at evenly spaced ranks: same mapping, faster
+        sample = sample[np.linspace(0, sample.size - 1, _HISTEQ_POINTS).astype(int)]
+    return vis.HistEqStretch(sample)
 
 
 def band_limits(band: np.ndarray, settings: RenderSettings) -> tuple[float, float]:
     """(vmin, vmax) of one band under ``settings``' interval, in pixel units.
 
-    Measured on the finite pixels only (a random subsample of at most
-    1e6 pixels on big bands, so the result is the same within noise).
+    Measured on the finite pixels only, on a fixed-stride subsample of at most
+    INTERVAL_SAMPLE pixels on big bands.  A constant band gets (v - 0.5, v + 0.5).
     """
+    if settings.interval == "manual":
+        return float(settings.vmin), float(settings.vmax)
     sample = _finite_sample(band)
     if sample.size == 0:
         raise GalaxyCoreError("This band has no finite pixels (all NaN or inf): nothing to show.")
-    vmin, vmax = make_interval(settings).get_limits(sample)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        vmin, vmax = make_interval(settings).get_limits(sample)
     vmin, vmax = float(vmin), float(vmax)
-    if not vmax > vmin:  # constant image: show it mid-grey rather than divide by zero
+    if not vmax > vmin:  # constant image: one flat grey rather than a division by zero
         vmin, vmax = vmin - 0.5, vmax + 0.5
     return vmin, vmax
 
 
 def normalise_band(band: np.ndarray, settings: RenderSettings) -> np.ndarray:
-    """Interval then stretch: float32 in [0, 1], NaN kept where masked."""
+    """Interval then stretch: a new float32 array in [0, 1], NaN kept where masked."""
     vmin, vmax = band_limits(band, settings)
-    with np.errstate(invalid="ignore"):
-        scaled = np.clip((band - vmin) / (vmax - vmin), 0.0, 1.0).astype(np.float32)
-    stretch = make_stretch(settings, scaled)
-    finite = np.isfinite(scaled)
-    out = np.full_like(scaled, np.nan)
-    out[finite] = stretch(scaled[finite], clip=True)
+    out = np.subtract(band, np.float32(vmin), dtype=np.float32)
+    out *= np.float32(1.0 / (vmax - vmin))
+    np.clip(out, 0.0, 1.0, out=out)
+    stretch = make_stretch(settings, out)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        stretch(out, out=out, clip=False)
     return out
 
 
@@ -169,33 +211,63 @@ def render(field: Field, settings: RenderSettings | None = None) -> np.ndarray:
     the sky image: display with the y axis pointing up).
     """
     settings = settings or default_settings(field)
+    _check_has_pixels(field)
     if field.n_bands == 1:
         return _render_one_band(field.data[0], settings)
     if settings.rgb_method == "lupton":
         return _render_lupton(field.data, settings)
-    planes = [normalise_band(b, settings) for b in field.data]
-    rgb = np.stack(planes, axis=-1)
-    return _to_uint8(rgb)
+    rgb = np.empty((field.height, field.width, 3), dtype=np.uint8)
+    masked = np.zeros((field.height, field.width), dtype=bool)
+    for i, band in enumerate(field.data):
+        norm = normalise_band(band, settings)
+        masked |= np.isnan(norm)
+        rgb[..., i] = _to_uint8(norm)
+    if masked.any():
+        rgb[masked] = 0
+    return rgb
 
 
 def preview_scale(field: Field, max_side: int) -> int:
     """The integer block size that brings the longest side to at most ``max_side`` px."""
+    if max_side < 1:
+        raise GalaxyCoreError(f"The preview size must be at least 1 pixel (got {max_side}).")
     longest = max(field.height, field.width)
     return max(1, int(np.ceil(longest / max_side)))
 
 
 def downsample(field: Field, factor: int) -> Field:
-    """Block-average by ``factor`` (NaN-aware), keeping WCS-free metadata."""
+    """Block-average by ``factor`` x ``factor`` pixels, ignoring masked pixels.
+
+    Edge blocks that stick out of the field average the pixels they hold, so the
+    result is ``ceil(H / factor) x ceil(W / factor)``; a block with no finite
+    pixel stays NaN.  The WCS is rebinned too (preview pixel ``q`` is centred on
+    field pixel ``q * factor + (factor - 1) / 2``).
+    """
     if factor <= 1:
         return field
     n, h, w = field.data.shape
-    hh, ww = h // factor, w // factor
-    if hh == 0 or ww == 0:
-        return field
-    blocks = field.data[:, : hh * factor, : ww * factor].reshape(n, hh, factor, ww, factor)
-    with np.errstate(invalid="ignore"), _ignore_empty_slice():
-        small = np.nanmean(blocks, axis=(2, 4)).astype(np.float32)
-    return replace(field, data=small, wcs=None)
+    hh, ww = -(-h // factor), -(-w // factor)
+    data = field.data
+    if (hh * factor, ww * factor) != (h, w):
+        data = np.pad(data, ((0, 0), (0, hh * factor - h), (0, ww * factor - w)),
+                      constant_values=np.nan)
+    blocks = data.reshape(n, hh, factor, ww, factor)
+    finite = np.isfinite(blocks)
+    if finite.all():
+        small = blocks.sum(axis=4, dtype=np.float32).sum(axis=2) / np.float32(factor * factor)
+    else:
+        total = np.where(finite, blocks, np.float32(0)).sum(axis=4).sum(axis=2)
+        count = finite.sum(axis=4, dtype=np.int32).sum(axis=2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            small = (total / count).astype(np.float32)
+    wcs = None
+    if field.wcs is not None:
+        try:
+            wcs = field.wcs.slice((slice(None, None, factor), slice(None, None, factor)))
+            wcs.pixel_shape = (ww, hh)
+        except Exception:  # a WCS astropy cannot rebin: the preview goes without one
+            wcs = None
+    return replace(field, data=np.ascontiguousarray(small, dtype=np.float32), wcs=wcs)
 
 
 def render_preview(
@@ -204,76 +276,81 @@ def render_preview(
     """A quick render for interactive tuning: (uint8 RGB, block size used).
 
     The field is block-averaged so its longest side is at most ``max_side``
-    pixels before the interval and stretch run; multiply preview pixel
-    coordinates by the block size to get field pixels.
+    pixels before the interval and stretch run; preview pixel ``q`` covers field
+    pixels ``q * block`` to ``(q + 1) * block - 1``.
     """
     factor = preview_scale(field, max_side)
-    return render(downsample(field, factor), settings), factor
+    return render(downsample(field, factor), settings or default_settings(field)), factor
+
+
+def _check_has_pixels(field: Field) -> None:
+    for i, band in enumerate(field.data):
+        if not _finite_sample(band).size and not np.isfinite(band).any():
+            which = field.band_names[i] if i < len(field.band_names) else f"band {i + 1}"
+            if field.n_bands == 1:
+                raise GalaxyCoreError(
+                    f"'{field.name}' has no finite pixels (all NaN or inf): nothing to show."
+                )
+            raise GalaxyCoreError(
+                f"Band {i + 1} ({which}) of '{field.name}' has no finite pixels (all NaN or "
+                "inf): nothing to show in that colour. Check the file for that band."
+            )
 
 
 def _render_one_band(band: np.ndarray, settings: RenderSettings) -> np.ndarray:
     norm = normalise_band(band, settings)
-    masked = ~np.isfinite(norm)
+    grey = _to_uint8(norm)
     if settings.colormap in ("gray", "grey", "Greys_r"):
-        rgb = np.repeat(norm[..., None], 3, axis=-1)
-    else:
-        import matplotlib
+        return np.repeat(grey[..., None], 3, axis=-1)
+    import matplotlib
 
-        try:
-            cmap = matplotlib.colormaps[settings.colormap]
-        except KeyError as err:
-            raise GalaxyCoreError(f"Unknown colormap {settings.colormap!r}.") from err
-        rgb = cmap(np.nan_to_num(norm, nan=0.0))[..., :3].astype(np.float32)
-        rgb[masked] = 0.0
-    return _to_uint8(rgb)
-
-
-def _render_lupton(data: np.ndarray, settings: RenderSettings) -> np.ndarray:
-    finite = np.isfinite(data)
-    if not finite.any():
-        raise GalaxyCoreError("These bands have no finite pixels (all NaN or inf): nothing to show.")
-    minimum = settings.lupton_minimum
-    stretch = settings.lupton_stretch
-    if minimum is None or stretch is None:
-        lows, highs = zip(*(band_limits(b, settings.with_(interval="asym_percentile",
-                                                            lower_percent=5.0,
-                                                            upper_percent=99.5))
-                            for b in data), strict=True)
-        if minimum is None:
-            minimum = float(min(lows))
-        if stretch is None:
-            stretch = float(max(h - lo for h, lo in zip(highs, lows, strict=True))) or 1.0
-    filled = np.where(finite, data, minimum).astype(np.float32)
-    rgb = vis.make_lupton_rgb(
-        filled[0], filled[1], filled[2], minimum=minimum, stretch=stretch, Q=settings.lupton_q
-    )
-    rgb = np.asarray(rgb, dtype=np.uint8).copy()
-    rgb[~finite.all(axis=0)] = 0
+    try:
+        cmap = matplotlib.colormaps[settings.colormap]
+    except KeyError as err:
+        raise GalaxyCoreError(
+            f"Unknown colormap {settings.colormap!r}; use a matplotlib name such as "
+            "'gray', 'viridis', 'magma' or 'inferno'."
+        ) from err
+    lut = cmap(np.linspace(0.0, 1.0, 256), bytes=True)[:, :3]
+    rgb = lut[grey]
+    rgb[np.isnan(norm)] = 0
     return rgb
 
 
-def _to_uint8(rgb: np.ndarray) -> np.ndarray:
-    out = np.nan_to_num(rgb, nan=0.0)
-    return (np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+def _render_lupton(data: np.ndarray, settings: RenderSettings) -> np.ndarray:
+    minimum = settings.lupton_minimum
+    stretch = settings.lupton_stretch
+    if minimum is None or stretch is None:
+        limits_settings = settings.with_(interval="asym_percentile")
+        lows, highs = zip(*(band_limits(b, limits_settings) for b in data), strict=True)
+        if minimum is None:
+            minimum = float(min(lows))
+        if stretch is None:
+            stretch = float(max(hi - lo for hi, lo in zip(highs, lows, strict=True))) or 1.0
+    finite = np.isfinite(data).all(axis=0)
+    filled = np.where(np.isfinite(data), data, np.float32(minimum))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        rgb = vis.make_lupton_rgb(
+            filled[0], filled[1], filled[2], minimum=minimum, stretch=stretch, Q=settings.lupton_q
+        )
+    rgb = np.array(rgb, dtype=np.uint8)
+    rgb[~finite] = 0
+    return rgb
+
+
+def _to_uint8(norm: np.ndarray) -> np.ndarray:
+    """[0, 1] float32 (NaN for masked) to uint8, rounding; NaN becomes 0 (black)."""
+    scaled = norm * np.float32(255.0)
+    scaled += np.float32(0.5)
+    np.clip(scaled, 0.0, 255.0, out=scaled)
+    np.nan_to_num(scaled, copy=False, nan=0.0)
+    return scaled.astype(np.uint8)
 
 
 def _finite_sample(values: np.ndarray) -> np.ndarray:
+    """The finite values of at most INTERVAL_SAMPLE evenly strided pixels, float32."""
     flat = np.asarray(values, dtype=np.float32).ravel()
-    if flat.size > _INTERVAL_SAMPLE:
+    if flat.size > INTERVAL_SAMPLE:
         # A fixed stride (not a random draw) keeps renders identical run to run.
-        flat = flat[:: int(np.ceil(flat.size / _INTERVAL_SAMPLE))]
+        flat = flat[:: int(np.ceil(flat.size / INTERVAL_SAMPLE))]
     return flat[np.isfinite(flat)]
-
-
-class _ignore_empty_slice:
-    """Silence numpy's 'Mean of empty slice' for all-NaN blocks (they stay NaN)."""
-
-    def __enter__(self):
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", category=RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._ctx.__exit__(*exc)

@@ -1,0 +1,123 @@
+"""The field as a zoomable Plotly image with detection boxes coloured by class.
+
+Each class is drawn as two traces: its box outlines as one line trace with
+``None`` separators (far faster than a layout shape per box), and a marker at
+each box centre that carries the hover text and the detection id
+(``customdata[0]``) for click selection.  Pixel coordinates are field pixels;
+FITS fields are shown with the y axis up (row 0 at the bottom), pictures with
+y down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from galaxy_core.colours import CLASS_COLOURS, colour_of
+from galaxy_core.review import top_classes
+from galaxy_core.types import CLASS_NAMES, Detection
+
+SEP_TRACE = "sep baseline"
+SEP_COLOUR = "#FF4040"
+
+
+def box_outline(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of the closed outlines of all boxes in ``df``, NaN between boxes."""
+    n = len(df)
+    x0, x1 = df["x_min"].to_numpy(float), df["x_max"].to_numpy(float)
+    y0, y1 = df["y_min"].to_numpy(float), df["y_max"].to_numpy(float)
+    gap = np.full(n, np.nan)
+    xs = np.stack([x0, x1, x1, x0, x0, gap], axis=1).ravel()
+    ys = np.stack([y0, y0, y1, y1, y0, gap], axis=1).ravel()
+    return xs, ys
+
+
+def hover_data(df: pd.DataFrame) -> np.ndarray:
+    """Per-row hover fields: id, class, top probabilities, score, RA/Dec text, x, y."""
+    radec = [
+        "n/a" if not (np.isfinite(r) and np.isfinite(d)) else f"{r:.6f}, {d:+.6f}"
+        for r, d in zip(df["ra"].to_numpy(float), df["dec"].to_numpy(float), strict=True)
+    ]
+    return np.column_stack([
+        df["id"].to_numpy(), df["label"].to_numpy(object), top_classes(df, k=3).to_numpy(object),
+        df["score"].to_numpy(float), np.array(radec, dtype=object),
+        df["x"].to_numpy(float), df["y"].to_numpy(float),
+    ])
+
+
+HOVER = (
+    "<b>#%{customdata[0]} %{customdata[1]}</b><br>%{customdata[2]}<br>"
+    "score %{customdata[3]:.3f}<br>x, y = %{customdata[5]:.1f}, %{customdata[6]:.1f} px<br>"
+    "RA, Dec = %{customdata[4]} deg<extra></extra>"
+)
+
+
+def class_order(labels: Sequence[str]) -> list[str]:
+    """Labels present, in CLASS_NAMES order first, then any other label sorted."""
+    present = set(labels)
+    return [c for c in CLASS_NAMES if c in present] + sorted(present - set(CLASS_NAMES))
+
+
+def field_figure(image_uri: str, *, block: int, width: int, height: int, origin_lower: bool,
+                 df: pd.DataFrame, sep: Sequence[Detection] = (), selected_id: int | None = None,
+                 height_px: int = 720) -> go.Figure:
+    """The figure: display image, one box trace pair per class, optional sep overlay.
+
+    Args:
+        image_uri: the display render as a data URI, ``block`` field pixels per image pixel.
+        width, height: the field's size in pixels.
+        origin_lower: True for FITS (row 0 at the bottom).
+        df: the visible catalogue rows (galaxy_core.catalog columns).
+        sep: the sep baseline's detections, drawn dashed when given.
+        selected_id: a detection to highlight.
+    """
+    offset = (block - 1) / 2.0  # centre of the first display pixel, in field pixels
+    fig = go.Figure(go.Image(source=image_uri, x0=offset, y0=offset, dx=block, dy=block,
+                             hoverinfo="skip", name="field"))
+    for label in class_order(df["label"].tolist()):
+        rows = df[df["label"] == label]
+        colour = colour_of(label)
+        xs, ys = box_outline(rows)
+        fig.add_trace(go.Scatter(
+            x=xs, y=ys, mode="lines", line={"color": colour, "width": 1.5}, hoverinfo="skip",
+            name=f"{label} ({len(rows)})", legendgroup=label, connectgaps=False,
+        ))
+        fig.add_trace(go.Scatter(
+            x=rows["x"].to_numpy(float), y=rows["y"].to_numpy(float), mode="markers",
+            marker={"color": colour, "size": 7, "symbol": "circle-open", "line": {"width": 1.5}},
+            customdata=hover_data(rows), hovertemplate=HOVER, name=label, legendgroup=label,
+            showlegend=False,
+        ))
+    if sep:
+        from galaxy_core.catalog import to_frame
+
+        xs, ys = box_outline(to_frame(sep))
+        fig.add_trace(go.Scatter(
+            x=xs, y=ys, mode="lines", line={"color": SEP_COLOUR, "width": 1, "dash": "dot"},
+            hoverinfo="skip", name=f"{SEP_TRACE} ({len(sep)})",
+        ))
+    if selected_id is not None and (df["id"] == selected_id).any():
+        row = df[df["id"] == selected_id].iloc[0]
+        pad = 0.15 * max(row["x_max"] - row["x_min"], row["y_max"] - row["y_min"], 8)
+        fig.add_shape(type="rect", x0=row["x_min"] - pad, x1=row["x_max"] + pad,
+                      y0=row["y_min"] - pad, y1=row["y_max"] + pad,
+                      line={"color": "#FFFFFF", "width": 2})
+    fig.update_xaxes(range=[-0.5, width - 0.5], showgrid=False, zeroline=False, title="x (px)",
+                     constrain="domain")
+    y_range = [-0.5, height - 0.5] if origin_lower else [height - 0.5, -0.5]
+    fig.update_yaxes(range=y_range, showgrid=False, zeroline=False, title="y (px)",
+                     scaleanchor="x", constrain="domain")
+    fig.update_layout(
+        height=height_px, margin={"l": 10, "r": 10, "t": 30, "b": 10}, dragmode="zoom",
+        legend={"orientation": "h", "y": 1.02, "x": 0, "yanchor": "bottom"},
+        uirevision="field", hovermode="closest", clickmode="event+select",
+    )
+    return fig
+
+
+def colour_legend() -> str:
+    """Markdown listing each class with its colour (a colour-blind-safe palette)."""
+    return " · ".join(f":gray[{name}] `{colour}`" for name, colour in CLASS_COLOURS.items())

@@ -1,0 +1,336 @@
+"""Train the ResNet18 morphology classifier (torchvision-reference style).
+
+    python -m galaxy_core.train_classifier --data ../shared/data --out weights/classifier.pt
+    python -m galaxy_core.train_classifier --kaggle-dir KAGGLE --out weights/classifier.pt
+
+Every labelled image is scale-normalised once (:mod:`galaxy_core.framing`) into
+a uint8 cache of ``cache_size`` px (``cache/`` by default, git-ignored) and
+augmented from there, since decoding 424 px JPEGs every epoch is too slow on
+a CPU.  The best checkpoint (by validation accuracy + balanced accuracy) is
+written after every epoch that improves on it, with its temperature fitted on
+the validation logits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torchvision
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+
+from galaxy_core import calibration
+from galaxy_core.errors import GalaxyCoreError
+from galaxy_core.framing import FramingSettings, frame_crop, measure_extent
+from galaxy_core.morph_data import SPLIT_SEED, kaggle_items, labelled_items, load_rgb
+from galaxy_core.morph_transforms import eval_transforms, no_aug_transforms, train_transforms
+from galaxy_core.types import CLASS_NAMES
+
+#: Side of the window cut around an object in a field before framing, px.
+FIELD_WINDOW_PX = 64
+
+
+def build_model(num_classes: int = len(CLASS_NAMES)) -> nn.Module:
+    """torchvision ResNet18, random init (nothing downloads), ``num_classes`` outputs."""
+    return torchvision.models.resnet18(weights=None, num_classes=num_classes)
+
+
+def frame_item(path: str, x_px: float, y_px: float, size: int, settings: FramingSettings) -> np.ndarray:
+    """One item scale-normalised to uint8 (size, size, 3); field items are cut around (x_px, y_px)."""
+    img = load_rgb(path)
+    if np.isfinite(x_px):
+        img = frame_crop(img, (x_px, y_px), FIELD_WINDOW_PX, FIELD_WINDOW_PX,
+                         settings=FramingSettings(fill=1.0, min_side_px=2.0, max_shrink=1.0))
+    ext = measure_extent(img, settings=settings)
+    return frame_crop(img, (ext.x, ext.y), ext.extent_px, size, settings=settings)
+
+
+def build_cache(items: pd.DataFrame, size: int, settings: FramingSettings, cache_dir: Path,
+                *, log=print) -> np.ndarray:
+    """uint8 (N, size, size, 3) framed images of ``items`` (rows in order), cached as .npy."""
+    key = hashlib.sha1(json.dumps([list(items["path"]), list(items["x_px"].fillna(-1)),
+                                   size, settings.as_dict()]).encode()).hexdigest()[:16]
+    path = Path(cache_dir) / f"framed_{size}_{key}.npy"
+    if path.exists():
+        log(f"cache: loading {path}")
+        return np.load(path, mmap_mode="r")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = np.zeros((len(items), size, size, 3), np.uint8)
+    t0 = time.time()
+    for i, r in enumerate(items.itertuples()):
+        out[i] = frame_item(r.path, r.x_px, r.y_px, size, settings)
+        if (i + 1) % 1000 == 0:
+            log(f"cache: {i + 1}/{len(items)} framed, {time.time() - t0:.0f} s")
+    np.save(path.with_suffix(".tmp.npy"), out)
+    path.with_suffix(".tmp.npy").rename(path)
+    log(f"cache: wrote {path} ({len(items)} items, {time.time() - t0:.0f} s)")
+    return out
+
+
+class FramedDataset(Dataset):
+    """Cached framed images with labels; ``transform`` maps uint8 (3, H, W) to the network input."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, transform) -> None:
+        self.images, self.labels, self.transform = images, np.asarray(labels, dtype=np.int64), transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        img = torch.from_numpy(np.ascontiguousarray(self.images[i])).permute(2, 0, 1)
+        return self.transform(img), int(self.labels[i])
+
+    def __repr__(self) -> str:
+        return f"FramedDataset(n={len(self)}, transform={self.transform!r})"
+
+
+def class_weights(labels: np.ndarray, power: float, n_classes: int = len(CLASS_NAMES)) -> np.ndarray:
+    """Per-class weights ``(count / max count) ** -power`` (0 = none, 1 = fully balanced)."""
+    counts = np.bincount(labels, minlength=n_classes).astype(float)
+    w = np.where(counts > 0, (np.maximum(counts, 1) / counts.max()) ** -power, 0.0)
+    return w / w[counts > 0].min()
+
+
+def train_one_epoch(model, criterion, optimizer, loader, scheduler, epoch: int, *, log=print,
+                    print_freq: int = 50) -> dict[str, float]:
+    """One pass over ``loader``: mean loss, accuracy and images/s."""
+    model.train()
+    t0, n, loss_sum, correct = time.time(), 0, 0.0, 0
+    for step, (x, y) in enumerate(loader):
+        out = model(x)
+        loss = criterion(out, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        n += len(y)
+        loss_sum += float(loss) * len(y)
+        correct += int((out.argmax(1) == y).sum())
+        if step % print_freq == 0:
+            log(f"epoch {epoch} step {step}/{len(loader)} loss {float(loss):.4f} "
+                f"lr {optimizer.param_groups[0]['lr']:.2e} {n / (time.time() - t0):.1f} img/s")
+    return {"loss": loss_sum / max(n, 1), "acc": correct / max(n, 1), "img_per_s": n / (time.time() - t0)}
+
+
+@torch.inference_mode()
+def predict_logits(model, loader) -> tuple[np.ndarray, np.ndarray]:
+    """(logits (N, C), labels (N,)) over ``loader`` in eval mode."""
+    model.eval()
+    logits, labels = [], []
+    for x, y in loader:
+        logits.append(model(x).float().numpy())
+        labels.append(np.asarray(y))
+    return np.concatenate(logits), np.concatenate(labels)
+
+
+def classification_metrics(probs: np.ndarray, labels: np.ndarray,
+                           n_classes: int = len(CLASS_NAMES)) -> dict:
+    """Accuracy, balanced accuracy, per-class precision/recall and the confusion matrix (rows = truth)."""
+    pred = probs.argmax(axis=1)
+    cm = np.zeros((n_classes, n_classes), dtype=int)
+    np.add.at(cm, (labels, pred), 1)
+    support = cm.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = np.diag(cm) / support
+        precision = np.diag(cm) / cm.sum(axis=0)
+    present = support > 0
+    return {
+        "n": int(len(labels)),
+        "accuracy": float((pred == labels).mean()),
+        "balanced_accuracy": float(np.nanmean(recall[present])),
+        "recall": {c: float(r) for c, r in zip(CLASS_NAMES, recall, strict=True)},
+        "precision": {c: float(p) for c, p in zip(CLASS_NAMES, precision, strict=True)},
+        "support": {c: int(s) for c, s in zip(CLASS_NAMES, support, strict=True)},
+        "confusion": cm.tolist(),
+    }
+
+
+def evaluate(model, loader) -> dict:
+    """Validation metrics at T = 1 and after temperature scaling (logits kept for calibration)."""
+    logits, labels = predict_logits(model, loader)
+    temperature = calibration.fit_temperature(logits, labels)
+    probs = calibration.softmax(logits, temperature)
+    m = classification_metrics(probs, labels)
+    m["temperature"] = temperature
+    m["ece"] = calibration.expected_calibration_error(probs, labels)
+    m["ece_uncalibrated"] = calibration.expected_calibration_error(calibration.softmax(logits), labels)
+    m["nll"] = calibration.nll(logits, labels, temperature)
+    return m
+
+
+def load_items(args) -> pd.DataFrame:
+    """The labelled items from ``--data`` and/or ``--kaggle-dir``."""
+    parts = []
+    if args.data:
+        parts.append(labelled_items(args.data, seed=args.split_seed,
+                                    include_field_stars=not args.no_field_stars))
+    if args.kaggle_dir:
+        parts.append(kaggle_items(args.kaggle_dir, seed=args.split_seed))
+    if not parts:
+        raise GalaxyCoreError("Give --data (the shared data folder) and/or --kaggle-dir.")
+    return pd.concat(parts, ignore_index=True)
+
+
+def checkpoint_dict(model, args, metrics: dict, history: list, counts: dict, mean, std,
+                    framing: FramingSettings, train_seconds: float) -> dict:
+    """The checkpoint: fp16 weights plus everything inference needs, and the recipe."""
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    return {
+        "format": "galaxy_core.classifier/1",
+        "arch": "resnet18",
+        "state_dict": state,
+        "class_names": list(CLASS_NAMES),
+        "input_size": int(args.size),
+        "mean": [float(v) for v in mean],
+        "std": [float(v) for v in std],
+        "framing": framing.as_dict(),
+        "temperature": float(metrics["temperature"]),
+        "tta": bool(args.tta_default),
+        "recipe": {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                   "split_seed": int(args.split_seed), "seed": int(args.seed), "counts": counts,
+                   "train_seconds": float(train_seconds), "torch": torch.__version__,
+                   "torchvision": torchvision.__version__},
+        "metrics": metrics,
+        "history": history,
+    }
+
+
+def main(args) -> dict:
+    """Train; returns the best validation metrics."""
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    torch.set_num_threads(args.threads)
+    log_path = Path(args.log) if args.log else None
+
+    def log(msg: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+        print(line, flush=True)
+        if log_path:
+            with log_path.open("a") as fh:
+                fh.write(line + "\n")
+
+    framing = FramingSettings(fill=args.fill)
+    items = load_items(args)
+    cache_size = args.cache_size or 2 * args.size
+    images = build_cache(items, cache_size, framing, Path(args.cache_dir), log=log)
+    train_idx = np.flatnonzero(items["split"].to_numpy() == "train")
+    val_idx = np.flatnonzero(items["split"].to_numpy() == "val")
+    if args.max_train and args.max_train < len(train_idx):
+        rng = np.random.default_rng(args.seed)
+        train_idx = np.sort(rng.choice(train_idx, args.max_train, replace=False))
+    y = items["y"].to_numpy()
+    counts = {split: {c: int(((items["split"] == split) & (items["label"] == c)).sum())
+                      for c in CLASS_NAMES} for split in ("train", "val")}
+    counts["train_used"] = {c: int((y[train_idx] == i).sum()) for i, c in enumerate(CLASS_NAMES)}
+    log(f"items: {len(train_idx)} train, {len(val_idx)} val; counts {json.dumps(counts)}")
+
+    sample = np.asarray(images[train_idx[:: max(1, len(train_idx) // 2000)]], dtype=np.float32) / 255.0
+    mean, std = sample.mean(axis=(0, 1, 2)), sample.std(axis=(0, 1, 2))
+    log(f"normalisation mean {mean.round(4).tolist()} std {std.round(4).tolist()}")
+    train_tf = (train_transforms if args.augment else no_aug_transforms)(args.size, mean=mean, std=std)
+    train_images = np.asarray(images[train_idx]) if args.in_memory else images
+    train_ds = FramedDataset(train_images if args.in_memory else images[train_idx], y[train_idx], train_tf)
+    val_ds = FramedDataset(np.asarray(images[val_idx]), y[val_idx], eval_transforms(args.size, mean=mean, std=std))
+
+    cw = class_weights(y[train_idx], args.balance_power)
+    gen = torch.Generator().manual_seed(args.seed)
+    if args.balance == "sampler":
+        weights = torch.as_tensor(cw[y[train_idx]], dtype=torch.double)
+        sampler = WeightedRandomSampler(weights, num_samples=len(train_idx), replacement=True, generator=gen)
+        train_loader = DataLoader(train_ds, batch_size=args.batch_size, sampler=sampler, drop_last=True)
+        criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    else:
+        train_loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, generator=gen,
+                                  drop_last=True)
+        weight = torch.as_tensor(cw, dtype=torch.float32) if args.balance == "loss" else None
+        criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=args.label_smoothing)
+    val_loader = DataLoader(val_ds, batch_size=256)
+
+    model = build_model()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    total_steps = args.epochs * len(train_loader)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=total_steps,
+                                                    pct_start=min(0.3, 1.0 / max(args.epochs, 1)))
+    history, best, best_metrics, t_start = [], -1.0, {}, time.time()
+    for epoch in range(args.epochs):
+        tr = train_one_epoch(model, criterion, optimizer, train_loader, scheduler, epoch, log=log)
+        m = evaluate(model, val_loader)
+        row = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"], "img_per_s": tr["img_per_s"],
+               "val_acc": m["accuracy"], "val_bal_acc": m["balanced_accuracy"], "val_ece": m["ece"],
+               "star_recall": m["recall"]["Star/Artifact"], "temperature": m["temperature"],
+               "elapsed_s": time.time() - t_start}
+        history.append(row)
+        log("EPOCH " + json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}))
+        score = m["accuracy"] + m["balanced_accuracy"]
+        if args.out and score > best:
+            best, best_metrics = score, dict(m, epoch=epoch)
+            ckpt = checkpoint_dict(model, args, best_metrics, history, counts, mean, std, framing,
+                                   time.time() - t_start)
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            torch.save(ckpt, Path(args.out).with_suffix(".tmp"))
+            Path(args.out).with_suffix(".tmp").rename(args.out)
+            log(f"saved {args.out} (epoch {epoch}, acc {m['accuracy']:.4f}, bal {m['balanced_accuracy']:.4f})")
+        if args.history:
+            Path(args.history).write_text(json.dumps(history, indent=1))
+        if args.stop_file and Path(args.stop_file).exists():
+            log(f"stop file {args.stop_file} found: stopping after epoch {epoch}")
+            break
+    log(f"done in {time.time() - t_start:.0f} s; best {json.dumps({k: best_metrics.get(k) for k in ('epoch', 'accuracy', 'balanced_accuracy')})}")
+    return best_metrics
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Train the ResNet18 morphology classifier", add_help=add_help)
+    p.add_argument("--data", default=None, help="the shared data folder (e.g. ../shared/data)")
+    p.add_argument("--kaggle-dir", default=None,
+                   help="folder with training_solutions_rev1.csv and images_training_rev1/")
+    p.add_argument("--no-field-stars", action="store_true", help="leave out colour stars cut from sdss_fields")
+    p.add_argument("--out", default="weights/classifier.pt", help="checkpoint path ('' to save none)")
+    p.add_argument("--cache-dir", default="cache", help="framed-image cache folder")
+    p.add_argument("--log", default=None, help="also append the log to this file")
+    p.add_argument("--history", default=None, help="write per-epoch metrics (JSON) here")
+    p.add_argument("--size", type=int, default=64, help="network input side, px")
+    p.add_argument("--cache-size", type=int, default=0, help="cached framed side, px (default 2 x size)")
+    p.add_argument("--fill", type=float, default=FramingSettings().fill, help="object extent / crop side")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate (one-cycle)")
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--label-smoothing", type=float, default=0.05)
+    p.add_argument("--balance", choices=("sampler", "loss", "none"), default="sampler",
+                   help="class imbalance: weighted sampler, weighted loss, or none")
+    p.add_argument("--balance-power", type=float, default=0.5,
+                   help="class weight = (count / max count) ** -power (1 = fully balanced)")
+    p.add_argument("--no-augment", dest="augment", action="store_false", help="train without augmentation")
+    p.add_argument("--max-train", type=int, default=0, help="use at most this many training items")
+    p.add_argument("--in-memory", action="store_true", help="copy the training cache into memory")
+    p.add_argument("--no-tta-default", dest="tta_default", action="store_false",
+                   help="store TTA off as the inference default")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split-seed", type=int, default=SPLIT_SEED)
+    p.add_argument("--stop-file", default=None, help="stop after the epoch in which this file appears")
+    return p
+
+
+def _cli() -> None:
+    args = get_args_parser().parse_args()
+    if args.epochs < 1 or args.size < 16 or not math.isfinite(args.lr):
+        raise SystemExit("error: need --epochs >= 1, --size >= 16 and a finite --lr")
+    try:
+        main(args)
+    except GalaxyCoreError as err:
+        raise SystemExit(f"error: {err}") from None
+
+
+if __name__ == "__main__":
+    _cli()

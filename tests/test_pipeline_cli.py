@@ -1,0 +1,107 @@
+"""End to end through the pipeline and the command line (sep baseline; models where they ship)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.io import fits
+from PIL import Image
+
+from galaxy_core import pipeline
+from galaxy_core.catalog import COLUMNS
+from galaxy_core.cli import main
+from galaxy_core.errors import GalaxyCoreError
+from galaxy_core.synthetic import synthetic_field
+
+
+@pytest.fixture(scope="module")
+def fits_bands(tmp_path_factory):
+    """A small synthetic field written as three single-band FITS files with WCS."""
+    field, truth = synthetic_field(seed=2, size=256, n_galaxies=8, n_stars=2)
+    folder = tmp_path_factory.mktemp("bands")
+    paths = []
+    for k, band in enumerate("rgb"):
+        header = field.wcs.to_header()
+        header["OBJECT"] = "<script>alert(1)</script>"
+        path = folder / f"{band}.fits"
+        fits.PrimaryHDU(field.data[k], header=header).writeto(path)
+        paths.append(path)
+    return paths, truth
+
+
+def test_pipeline_sep_gives_sky_positions_and_ids():
+    field, truth = synthetic_field(seed=2, size=256, n_galaxies=8, n_stars=2)
+    calls = []
+    dets = pipeline.run(field, settings=pipeline.RunSettings(method="sep", classify=False),
+                        progress=lambda f, m: calls.append(f))
+    assert dets and [d.id for d in dets] == list(range(1, len(dets) + 1))
+    assert all(d.ra is not None for d in dets)
+    assert calls[0] == 0.0 and calls[-1] == 1.0 and calls == sorted(calls)
+
+
+def test_min_score_drops_faint_detections():
+    field, _ = synthetic_field(seed=2, size=256, n_galaxies=8, n_stars=2)
+    loose = pipeline.run(field, settings=pipeline.RunSettings(method="sep", classify=False, min_score=0.0))
+    strict = pipeline.run(field, settings=pipeline.RunSettings(method="sep", classify=False, min_score=0.8))
+    assert len(strict) < len(loose)
+    assert all(d.score >= 0.8 for d in strict)
+
+
+def test_bad_run_settings_are_clear_errors():
+    with pytest.raises(GalaxyCoreError, match="method"):
+        pipeline.RunSettings(method="magic")
+    with pytest.raises(GalaxyCoreError, match="min_score"):
+        pipeline.RunSettings(min_score=1.5)
+
+
+def test_cli_detect_three_bands_csv_on_stdout(fits_bands, capsys):
+    paths, truth = fits_bands
+    status = main(["detect", *map(str, paths), "--method", "sep", "--no-classify"])
+    out = capsys.readouterr().out
+    assert status == 0
+    df = pd.read_csv(io.StringIO(out))
+    assert list(df.columns) == list(COLUMNS)
+    assert len(df) >= (truth.snr > 30).sum()
+    assert df["ra"].notna().all()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".fits", ".ecsv", ".reg"])
+def test_cli_detect_writes_each_format(fits_bands, tmp_path, suffix):
+    paths, _ = fits_bands
+    out = tmp_path / f"catalog{suffix}"
+    assert main(["detect", str(paths[0]), "--method", "sep", "--no-classify", "--out", str(out)]) == 0
+    data = out.read_bytes()
+    assert data
+    if suffix == ".reg":
+        assert b"icrs" in data and b"box(" in data
+
+
+def test_cli_render_png_with_options(fits_bands, tmp_path):
+    paths, _ = fits_bands
+    out = tmp_path / "field.png"
+    status = main(["render", *map(str, paths), "--interval", "zscale", "--stretch", "sqrt", "-o", str(out)])
+    assert status == 0
+    img = np.asarray(Image.open(out))
+    assert img.shape == (256, 256, 3) and img.std() > 5
+
+
+def test_cli_errors_are_one_line_not_tracebacks(tmp_path, capsys):
+    bad = tmp_path / "bad.fits"
+    bad.write_text("this is not a FITS file")
+    assert main(["detect", str(bad), "--method", "sep"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main(["detect", str(tmp_path / "missing.fits")]) == 2
+    assert "No such file" in capsys.readouterr().err
+    assert main(["detect", "demo:nothing"]) == 2
+    assert main(["render", str(bad), str(bad), "-o", str(tmp_path / "x.png")]) == 2
+    assert "three FITS" in capsys.readouterr().err
+
+
+def test_cli_detect_demo_field_to_stdout(capsys):
+    assert main(["detect", "demo:xdf", "--method", "sep", "--threshold", "5", "--no-classify"]) == 0
+    df = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert len(df) > 50 and df["ra"].isna().all()  # a picture has no WCS
