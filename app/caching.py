@@ -20,10 +20,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import astuple, dataclass, field
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 from PIL import Image
 
 from galaxy_core import pipeline
+from galaxy_core.catalog import to_frame
 from galaxy_core.demo import DEMO_FIELDS
 from galaxy_core.render import RenderSettings, downsample, preview_scale, render
 from galaxy_core.types import Detection, Field
@@ -144,8 +146,16 @@ class RunResult:
     method: str
     classified: bool
     seconds: float
-    thumbs: dict[int, str] = field(default_factory=dict)
+    thumbs: dict[int, str] = field(default_factory=dict, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _frame: pd.DataFrame | None = field(default=None, repr=False)
+
+    def frame(self) -> pd.DataFrame:
+        """The catalogue DataFrame of the detections (made once; do not modify it)."""
+        with self.lock:
+            if self._frame is None:
+                self._frame = to_frame(list(self.detections))
+            return self._frame
 
     def thumbnails(self, rgb: np.ndarray, ids: Sequence[int], *, origin_lower: bool) -> list[str]:
         """PNG data URIs of the boxes of ``ids`` (made once per detection)."""
@@ -185,6 +195,12 @@ class RunStore:
 
     def __repr__(self) -> str:
         return f"RunStore({len(self._items)}/{self.max_entries} runs)"
+
+    def clear(self) -> None:
+        """Forget every stored run."""
+        with self._lock:
+            self._items.clear()
+            self._key_locks.clear()
 
     def get(self, key: tuple) -> RunResult | None:
         with self._lock:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from galaxy_core.colours import CLASS_COLOURS, colour_of
+from galaxy_core.colours import colour_of
 from galaxy_core.review import top_classes
 from galaxy_core.types import CLASS_NAMES, Detection
 
@@ -87,7 +87,7 @@ def field_figure(image_uri: str, *, block: int, width: int, height: int, origin_
         ))
         fig.add_trace(go.Scatter(
             x=rows["x"].to_numpy(float), y=rows["y"].to_numpy(float), mode="markers",
-            marker={"color": colour, "size": 7, "symbol": "circle-open", "line": {"width": 1.5}},
+            marker={"color": colour, "size": 6, "symbol": "circle-open", "line": {"width": 1}},
             customdata=hover_data(rows), hovertemplate=HOVER, name=label, legendgroup=label,
             showlegend=False,
         ))
@@ -117,7 +117,3 @@ def field_figure(image_uri: str, *, block: int, width: int, height: int, origin_
     )
     return fig
 
-
-def colour_legend() -> str:
-    """Markdown listing each class with its colour (a colour-blind-safe palette)."""
-    return " · ".join(f":gray[{name}] `{colour}`" for name, colour in CLASS_COLOURS.items())

@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--min-score", type=float, default=0.05, help="drop detections below this score")
     detect.add_argument("--classify", action=argparse.BooleanOptionalAction, default=None,
                         help="add the six class probabilities (default: when the classifier ships)")
-    detect.add_argument("--no-tta", action="store_true", help="classify without test-time augmentation")
+    detect.add_argument("--tta", action="store_true",
+                        help="classify with test-time augmentation (8x slower)")
     detect.add_argument("--out", type=Path, help="write .csv, .fits, .ecsv or .reg (DS9) instead of stdout")
     detect.set_defaults(func=_cmd_detect)
 
@@ -146,7 +147,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     field = load_cli_field(args)
     settings = pipeline.RunSettings(
         method=args.method, classify=True if args.classify is None else args.classify,
-        tta=not args.no_tta, min_score=args.min_score, sep_thresh_sigma=args.threshold,
+        tta=args.tta, min_score=args.min_score, sep_thresh_sigma=args.threshold,
         sep_minarea=args.min_area,
     )
     if args.classify and not pipeline.classifier_available():

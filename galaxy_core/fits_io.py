@@ -54,7 +54,10 @@ class HduInfo:
     usable: bool
 
     def __str__(self) -> str:
-        dims = "x".join(str(n) for n in reversed(self.shape)) or "no data"
+        if self.kind == "table":
+            dims = f"{self.shape[0]} rows" if self.shape else "no rows"
+        else:
+            dims = "x".join(str(n) for n in reversed(self.shape)) or "no data"
         return f"{self.index}: {self.name} ({self.kind}, {dims})"
 
 
@@ -107,6 +110,7 @@ def read_fits_image(
         label: how messages name the file (default: the file name, or "the upload").
     """
     label = label or _label(source)
+    _prescan_primary(source, label, max_pixels)
     with _open(source, label) as (hdul, truncated):
         hdus = list(_iter_hdus(hdul, label))
         index = _choose(hdus, hdu, label)
@@ -116,8 +120,8 @@ def read_fits_image(
         n_pixels = math.prod(plane)
         if n_pixels > max_pixels:
             raise GalaxyCoreError(
-                f"{label}: HDU {index} is {plane[1]} x {plane[0]} = {n_pixels / 1e6:.1f} "
-                f"megapixels, more than the limit of {max_pixels / 1e6:.1f} megapixels. "
+                f"{label}: HDU {index} is {plane[1]} x {plane[0]} = {pixel_count_text(n_pixels)}, "
+                f"more than the limit of {pixel_count_text(max_pixels)}. "
                 "Cut out a smaller region first."
             )
         if truncated:
@@ -129,6 +133,70 @@ def read_fits_image(
         header = _header_dict(chosen.header)
         wcs = _celestial_wcs(chosen.header, shape, plane)
         return FitsImage(data, wcs, header, index, _band_name(chosen.header))
+
+
+def _prescan_primary(source: Source, label: str, max_pixels: int) -> None:
+    """Check the primary header's NAXIS cards as text, before astropy sizes the data.
+
+    astropy computes the data size of the first HDU when it opens a file, so an
+    absurd NAXISn must be caught here to get a clear message.  Only NAXIS and
+    NAXISn are looked at; anything else is left to astropy.
+    """
+    head = _first_header_bytes(source)
+    cards = {}
+    for start in range(0, len(head) - 79, 80):
+        card = head[start:start + 80].decode("ascii", errors="replace")
+        key = card[:8].strip()
+        if key == "END":
+            break
+        if card[8:10] == "= " and (key == "NAXIS" or key.startswith("NAXIS")):
+            cards[key] = card[10:].split("/")[0].strip()
+    naxis = _as_int(cards.get("NAXIS"))
+    if naxis is None:
+        return
+    if not 0 <= naxis <= 999:
+        raise GalaxyCoreError(f"{label}: the header has an invalid NAXIS = {naxis} (0 to 999 allowed).")
+    axes = [_as_int(cards.get(f"NAXIS{k}")) for k in range(1, naxis + 1)]
+    for k, n in enumerate(axes, start=1):
+        if n is None or n < 0:
+            raise GalaxyCoreError(
+                f"{label}: the header has an invalid NAXIS{k} = {cards.get(f'NAXIS{k}')} "
+                "(a whole number >= 0 is needed)."
+            )
+    if naxis >= 2 and math.prod(axes) > max_pixels:
+        dims = " x ".join(str(n) for n in axes)
+        raise GalaxyCoreError(
+            f"{label} declares an image of {dims} pixels, more than the limit of "
+            f"{pixel_count_text(max_pixels)}. Cut out a smaller region first."
+        )
+
+
+def _first_header_bytes(source: Source, max_blocks: int = 36) -> bytes:
+    """Up to ``max_blocks`` 2880-byte blocks from the start of the (decompressed) file."""
+    limit = 2880 * max_blocks
+    try:
+        if isinstance(source, bytes | bytearray | memoryview):
+            raw = bytes(source[:limit])
+            if raw[:2] == b"\x1f\x8b":
+                with gzip.GzipFile(fileobj=io.BytesIO(bytes(source))) as gz:
+                    raw = gz.read(limit)
+            return raw
+        with open(source, "rb") as fh:
+            magic = fh.read(2)
+        opener = gzip.open if magic == b"\x1f\x8b" else open
+        with opener(source, "rb") as fh:
+            return fh.read(limit)
+    except Exception:  # OSError, EOFError, zlib.error: astropy will say so with its own error
+        return b""
+
+
+def _as_int(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
 
 
 @contextmanager
@@ -401,6 +469,11 @@ def _band_name(header: fits.Header) -> str:
         if isinstance(value, str) and value.strip() and not value.upper().startswith("CLEAR"):
             return value.strip()
     return ""
+
+
+def pixel_count_text(n: int) -> str:
+    """A pixel count for messages: "12.6 megapixels", or "9,999 pixels" when small."""
+    return f"{n / 1e6:.1f} megapixels" if n >= 100_000 else f"{n:,} pixels"
 
 
 def _fits_shape(shape: tuple[int, ...]) -> str:

@@ -18,7 +18,8 @@ from __future__ import annotations
 import gzip
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -71,17 +72,20 @@ def load_field(
         hdu: FITS only: HDU index or EXTNAME; default the first 2-D image.
         max_pixels: refuse larger images (pixels per band).
     """
-    head, label = _head(source)
-    name = name or _default_name(source)
-    kind = _sniff(head, label)
-    if kind == "fits":
-        image = read_fits_image(source, hdu=hdu, max_pixels=max_pixels, label=label)
-        band = image.band_name or name
-        return Field(data=image.data[None], wcs=image.wcs, header=image.header, name=name,
-                     kind="fits", band_names=(band,))
-    if hdu is not None:
-        raise GalaxyCoreError(f"{label} is a {kind} picture; an HDU can only be chosen in FITS files.")
-    return read_picture(source, name=name, max_pixels=max_pixels, label=label)
+    with _user_errors(source):
+        head, label = _head(source)
+        name = name or _default_name(source)
+        kind = _sniff(head, label)
+        if kind == "fits":
+            image = read_fits_image(source, hdu=hdu, max_pixels=max_pixels, label=label)
+            band = image.band_name or name
+            return Field(data=image.data[None], wcs=image.wcs, header=image.header, name=name,
+                         kind="fits", band_names=(band,))
+        if hdu is not None:
+            raise GalaxyCoreError(
+                f"{label} is a {kind} picture; an HDU can only be chosen in FITS files."
+            )
+        return read_picture(source, name=name, max_pixels=max_pixels, label=label)
 
 
 def load_bands(
@@ -104,12 +108,20 @@ def load_bands(
         raise GalaxyCoreError(f"Three files are needed for the R, G and B bands; got {got}.")
     if names is not None and len(names) != 3:
         raise GalaxyCoreError(f"Three band names are needed; got {len(names)}.")
-    fields = [load_field(s, hdu=hdu, max_pixels=max_pixels) for s in sources]
-    labels = [_head(s)[1] for s in sources]
+    labels = [
+        f"{colour} band" + (f" {_describe(s)}" if isinstance(s, str | Path) else "")
+        for colour, s in zip("RGB", sources, strict=True)
+    ]
+    fields = []
+    for source, label in zip(sources, labels, strict=True):
+        try:
+            fields.append(load_field(source, hdu=hdu, max_pixels=max_pixels))
+        except GalaxyCoreError as err:
+            raise GalaxyCoreError(f"{label[0].upper()}{label[1:]}: {err}") from err
     for f, label in zip(fields, labels, strict=True):
         if f.n_bands != 1:
             raise GalaxyCoreError(
-                f"{label} is a colour picture; each of the three bands must be a one-band "
+                f"The {label} is a colour picture; each of the three bands must be a one-band "
                 "(FITS or grey) image."
             )
     shapes = [(f.height, f.width) for f in fields]
@@ -133,10 +145,28 @@ def load_bands(
 
 def hdus_of(source: Source) -> list[HduInfo]:
     """The HDUs of a FITS file for a chooser; [] for a picture."""
-    head, label = _head(source)
-    if _sniff(head, label) != "fits":
-        return []
-    return list_hdus(source, label=label)
+    with _user_errors(source):
+        head, label = _head(source)
+        if _sniff(head, label) != "fits":
+            return []
+        return list_hdus(source, label=label)
+
+
+@contextmanager
+def _user_errors(source: object) -> Iterator[None]:
+    """The edge of the core: anything but GalaxyCoreError raised inside becomes one."""
+    try:
+        yield
+    except GalaxyCoreError:
+        raise
+    except MemoryError as err:
+        raise GalaxyCoreError(f"{_describe(source)} is too large to read into memory.") from err
+    except Exception as err:
+        detail = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise GalaxyCoreError(
+            f"{_describe(source)} could not be read ({detail.strip()[:200]}); "
+            f"accepted are {ACCEPTED}."
+        ) from err
 
 
 def _head(source: Source) -> tuple[bytes, str]:
@@ -148,7 +178,7 @@ def _head(source: Source) -> tuple[bytes, str]:
             raise GalaxyCoreError("The uploaded file is empty (0 bytes).")
     elif isinstance(source, str | Path):
         path = Path(source)
-        label = f"'{path.name}'"
+        label = _describe(source)
         if not path.exists():
             raise GalaxyCoreError(f"{label} does not exist (looked for {path}).")
         if not path.is_file():
@@ -169,6 +199,14 @@ def _head(source: Source) -> tuple[bytes, str]:
     return data, label
 
 
+def _describe(source: object) -> str:
+    """How messages name a file: its name (shortened past 60 characters), or "The uploaded file"."""
+    if isinstance(source, str | Path):
+        name = Path(source).name
+        return f"'{name[:40]}...{name[-17:]}'" if len(name) > 60 else f"'{name}'"
+    return "The uploaded file"
+
+
 def _gunzip_head(source: Source, label: str) -> bytes:
     try:
         if isinstance(source, bytes | bytearray | memoryview):
@@ -177,7 +215,7 @@ def _gunzip_head(source: Source, label: str) -> bytes:
         else:
             with gzip.open(source, "rb") as gz:
                 inner = gz.read(64)
-    except (OSError, EOFError, ValueError) as err:
+    except Exception as err:  # OSError, EOFError, zlib.error: all mean a broken stream
         raise GalaxyCoreError(
             f"{label} is gzip-compressed but could not be decompressed ({err}); "
             "it may be truncated or corrupt."

@@ -126,8 +126,9 @@ def star_items(root: Path) -> pd.DataFrame:
     return _table([_row("stars_grey", p.stem, p, "Star/Artifact") for p in paths])
 
 
-def grey_galaxy_items(root: Path) -> pd.DataFrame:
+def grey_galaxy_items(root: str | Path) -> pd.DataFrame:
     """star_galaxy_cutouts/galaxy (no morphology): grey ground-based galaxies, for the grey check."""
+    root = Path(root)
     paths = sorted((root / "star_galaxy_cutouts" / "galaxy").glob("*.jpg"))
     df = pd.DataFrame({"source": "galaxies_grey", "name": [f"galaxies_grey/{p.stem}" for p in paths],
                        "path": [str(p) for p in paths]})

@@ -135,12 +135,16 @@ def preview_augmentations(img: np.ndarray, size: int, seed: int = 0) -> list[tup
     try:
         resize = comps["resize"]
         views: list[tuple[str, torch.Tensor]] = [("original", resize(src))]
+        # The preset's own steps, with their probability of being applied set to 1.
+        comps["hflip"].p = 1.0
+        comps["perspective"].p = 1.0
+        comps["greyscale"].p = 1.0
         forced = {
             "rotated": comps["rotation"],
-            "flipped": v2.RandomHorizontalFlip(1.0),
+            "flipped": comps["hflip"],
             "colour-jittered": comps["colour_jitter"].transforms[0],
-            "perspective-warped": v2.RandomPerspective(distortion_scale=0.25, p=1.0),
-            "greyscale": v2.Grayscale(num_output_channels=3),
+            "perspective-warped": comps["perspective"],
+            "greyscale": comps["greyscale"],
             "blurred": comps["blur"].transforms[0],
             "low-resolution": comps["resolution"].transforms[0],
         }
@@ -148,7 +152,7 @@ def preview_augmentations(img: np.ndarray, size: int, seed: int = 0) -> list[tup
             views.append((name, resize(step(src))))
         noisy = comps["noise"].transforms[0](comps["to_float"](resize(src)))
         views.append(("noisy", noisy))
-        full = v2.Compose(list(comps.values()))(src)
+        full = v2.Compose(list(train_components(size).values()))(src)
         views.append(("train preset", full))
     finally:
         torch.set_rng_state(gen_state)

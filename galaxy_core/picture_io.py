@@ -2,7 +2,9 @@
 
 Grey pictures (1, 8 or 16 bit) give one band, colour ones (RGB, RGBA, palette,
 CMYK, ...) three, always scaled to [0, 1] float32 by the format's full range
-(255, 65535); a 32-bit float TIFF is scaled by its finite min and max.  Fully
+(255, 65535); a 32-bit float TIFF is scaled by its finite min and max.  Pillow
+decodes 16-bit colour PNGs at 8 bits per channel, so they keep 1/255 precision
+(plenty for a picture that is shown as it is; science data belongs in FITS).  Fully
 transparent pixels (alpha 0) become NaN, the project's masked pixels; other
 alpha values are ignored.
 
@@ -21,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from galaxy_core.errors import GalaxyCoreError
+from galaxy_core.fits_io import pixel_count_text
 from galaxy_core.types import Field
 
 Source = str | Path | bytes
@@ -82,8 +85,8 @@ def _check_size(img: Image.Image, label: str, max_pixels: int) -> None:
         raise GalaxyCoreError(f"{label} declares an empty picture ({width} x {height} pixels).")
     if width * height > max_pixels:
         raise GalaxyCoreError(
-            f"{label} is {width} x {height} = {width * height / 1e6:.1f} megapixels, more than "
-            f"the limit of {max_pixels / 1e6:.1f} megapixels. Use a smaller picture."
+            f"{label} is {width} x {height} = {pixel_count_text(width * height)}, more than "
+            f"the limit of {pixel_count_text(max_pixels)}. Use a smaller picture."
         )
 
 

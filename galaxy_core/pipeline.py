@@ -45,14 +45,15 @@ class RunSettings:
     Attributes:
         method: ``"yolo"``, ``"sep"`` or ``"auto"`` (YOLO when its weights ship).
         classify: add the six class probabilities when the classifier ships.
-        tta: classify with test-time augmentation (8 rotations and flips).
+        tta: classify with test-time augmentation (8 rotations and flips): 8x the
+            classifier's time, so off by default for whole fields.
         min_score: the detector's own floor in [0, 1]; the app filters above it.
         sep_thresh_sigma, sep_minarea: the sep baseline's threshold (sigma) and area (px).
     """
 
     method: str = "auto"
     classify: bool = True
-    tta: bool = True
+    tta: bool = False
     min_score: float = 0.05
     sep_thresh_sigma: float = 3.0
     sep_minarea: int = 5
@@ -114,7 +115,7 @@ def detect(field: Field, rgb: np.ndarray, settings: RunSettings, *, detector=Non
     return renumber(with_sky(kept, field.wcs))
 
 
-def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=None, tta: bool = True,
+def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=None, tta: bool = False,
              progress: Progress | None = None, batch: int = 64) -> list[Detection]:
     """Detections with the six class probabilities and the most probable class as label."""
     if not detections:
@@ -126,8 +127,8 @@ def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=Non
     probs = []
     for start in range(0, len(detections), batch):
         chunk = detections[start : start + batch]
-        crops = np.stack([crop_for_detection(rgb, d, size) for d in chunk])
-        probs.append(np.asarray(classifier.predict(crops, tta=tta), dtype=float))
+        crops = np.stack([crop_for_detection(rgb, d, size, settings=classifier.framing) for d in chunk])
+        probs.append(np.asarray(classifier.predict(crops, tta=tta, framed=True), dtype=float))
         if progress:
             progress(min(1.0, (start + len(chunk)) / len(detections)),
                      f"Classified {start + len(chunk)} of {len(detections)} objects")

@@ -99,12 +99,41 @@ def class_weights(labels: np.ndarray, power: float, n_classes: int = len(CLASS_N
     return w / w[counts > 0].min()
 
 
+class TimeCosineLR:
+    """Learning rate by elapsed wall time: linear warm-up, then cosine decay to 0 at ``budget_s``.
+
+    On a shared CPU the images/s vary, so a schedule in steps cannot promise to
+    finish in time; this one always ends annealed when the budget is spent.
+    """
+
+    def __init__(self, optimizer, *, max_lr: float, budget_s: float, warmup: float = 0.05) -> None:
+        self.optimizer, self.max_lr, self.budget_s, self.warmup = optimizer, max_lr, budget_s, warmup
+        self.t0 = time.time()
+        self.step()
+
+    def fraction(self) -> float:
+        return (time.time() - self.t0) / self.budget_s
+
+    def step(self) -> None:
+        f = min(self.fraction(), 1.0)
+        lr = self.max_lr * (f / self.warmup if f < self.warmup else
+                            0.5 * (1 + math.cos(math.pi * (f - self.warmup) / (1 - self.warmup))))
+        for g in self.optimizer.param_groups:
+            g["lr"] = max(lr, 1e-3 * self.max_lr * (f < 1.0))
+
+    def __repr__(self) -> str:
+        return f"TimeCosineLR(max_lr={self.max_lr}, budget_s={self.budget_s}, warmup={self.warmup})"
+
+
 def train_one_epoch(model, criterion, optimizer, loader, scheduler, epoch: int, *, log=print,
                     print_freq: int = 50) -> dict[str, float]:
-    """One pass over ``loader``: mean loss, accuracy and images/s."""
+    """One pass over ``loader`` (ends early when a TimeCosineLR budget is spent): loss, accuracy, images/s."""
     model.train()
     t0, n, loss_sum, correct = time.time(), 0, 0.0, 0
     for step, (x, y) in enumerate(loader):
+        if isinstance(scheduler, TimeCosineLR) and scheduler.fraction() >= 1.0:
+            log(f"epoch {epoch}: time budget spent after {step} steps")
+            break
         out = model(x)
         loss = criterion(out, y)
         optimizer.zero_grad(set_to_none=True)
@@ -113,10 +142,10 @@ def train_one_epoch(model, criterion, optimizer, loader, scheduler, epoch: int, 
         if scheduler is not None:
             scheduler.step()
         n += len(y)
-        loss_sum += float(loss) * len(y)
+        loss_sum += loss.item() * len(y)
         correct += int((out.argmax(1) == y).sum())
         if step % print_freq == 0:
-            log(f"epoch {epoch} step {step}/{len(loader)} loss {float(loss):.4f} "
+            log(f"epoch {epoch} step {step}/{len(loader)} loss {loss.item():.4f} "
                 f"lr {optimizer.param_groups[0]['lr']:.2e} {n / (time.time() - t0):.1f} img/s")
     return {"loss": loss_sum / max(n, 1), "acc": correct / max(n, 1), "img_per_s": n / (time.time() - t0)}
 
@@ -197,8 +226,8 @@ def checkpoint_dict(model, args, metrics: dict, history: list, counts: dict, mea
         "tta": bool(args.tta_default),
         "recipe": {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                    "split_seed": int(args.split_seed), "seed": int(args.seed), "counts": counts,
-                   "train_seconds": float(train_seconds), "torch": torch.__version__,
-                   "torchvision": torchvision.__version__},
+                   "train_seconds": float(train_seconds), "torch": str(torch.__version__),
+                   "torchvision": str(torchvision.__version__)},
         "metrics": metrics,
         "history": history,
     }
@@ -207,7 +236,6 @@ def checkpoint_dict(model, args, metrics: dict, history: list, counts: dict, mea
 def main(args) -> dict:
     """Train; returns the best validation metrics."""
     torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
     torch.set_num_threads(args.threads)
     log_path = Path(args.log) if args.log else None
 
@@ -237,8 +265,7 @@ def main(args) -> dict:
     mean, std = sample.mean(axis=(0, 1, 2)), sample.std(axis=(0, 1, 2))
     log(f"normalisation mean {mean.round(4).tolist()} std {std.round(4).tolist()}")
     train_tf = (train_transforms if args.augment else no_aug_transforms)(args.size, mean=mean, std=std)
-    train_images = np.asarray(images[train_idx]) if args.in_memory else images
-    train_ds = FramedDataset(train_images if args.in_memory else images[train_idx], y[train_idx], train_tf)
+    train_ds = FramedDataset(np.asarray(images[train_idx]), y[train_idx], train_tf)
     val_ds = FramedDataset(np.asarray(images[val_idx]), y[val_idx], eval_transforms(args.size, mean=mean, std=std))
 
     cw = class_weights(y[train_idx], args.balance_power)
@@ -256,10 +283,18 @@ def main(args) -> dict:
     val_loader = DataLoader(val_ds, batch_size=256)
 
     model = build_model()
+    if args.init:
+        ckpt = torch.load(args.init, map_location="cpu", weights_only=True)
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                               for k, v in ckpt["state_dict"].items()})
+        log(f"initialised from {args.init} (fine-tuning)")
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    total_steps = args.epochs * len(train_loader)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=total_steps,
-                                                    pct_start=min(0.3, 1.0 / max(args.epochs, 1)))
+    if args.time_budget_min > 0:
+        scheduler = TimeCosineLR(optimizer, max_lr=args.lr, budget_s=60.0 * args.time_budget_min)
+    else:
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=args.lr, total_steps=args.epochs * len(train_loader),
+            pct_start=min(0.3, 1.0 / max(args.epochs, 1)))
     history, best, best_metrics, t_start = [], -1.0, {}, time.time()
     for epoch in range(args.epochs):
         tr = train_one_epoch(model, criterion, optimizer, train_loader, scheduler, epoch, log=log)
@@ -281,6 +316,9 @@ def main(args) -> dict:
             log(f"saved {args.out} (epoch {epoch}, acc {m['accuracy']:.4f}, bal {m['balanced_accuracy']:.4f})")
         if args.history:
             Path(args.history).write_text(json.dumps(history, indent=1))
+        if isinstance(scheduler, TimeCosineLR) and scheduler.fraction() >= 1.0:
+            log(f"time budget of {args.time_budget_min} min spent after epoch {epoch}")
+            break
         if args.stop_file and Path(args.stop_file).exists():
             log(f"stop file {args.stop_file} found: stopping after epoch {epoch}")
             break
@@ -301,7 +339,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=64, help="network input side, px")
     p.add_argument("--cache-size", type=int, default=0, help="cached framed side, px (default 2 x size)")
     p.add_argument("--fill", type=float, default=FramingSettings().fill, help="object extent / crop side")
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=12, help="most epochs")
+    p.add_argument("--time-budget-min", type=float, default=0.0,
+                   help="train for this many minutes with a time-based cosine schedule (0: one-cycle by epochs)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate (one-cycle)")
     p.add_argument("--weight-decay", type=float, default=0.05)
@@ -312,11 +352,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="class weight = (count / max count) ** -power (1 = fully balanced)")
     p.add_argument("--no-augment", dest="augment", action="store_false", help="train without augmentation")
     p.add_argument("--max-train", type=int, default=0, help="use at most this many training items")
-    p.add_argument("--in-memory", action="store_true", help="copy the training cache into memory")
     p.add_argument("--no-tta-default", dest="tta_default", action="store_false",
                    help="store TTA off as the inference default")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", default=None,
+                   help="start from this checkpoint's weights (fine-tune) instead of random")
     p.add_argument("--split-seed", type=int, default=SPLIT_SEED)
     p.add_argument("--stop-file", default=None, help="stop after the epoch in which this file appears")
     return p

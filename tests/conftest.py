@@ -42,3 +42,24 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not available at {SHARED_DATA}")
     return SHARED_DATA
+
+
+def make_raw_fits(cards: list[tuple[str, object]], data: bytes = b"") -> bytes:
+    """A FITS file written card by card, without astropy's checks (for hostile headers).
+
+    Values are written as given (strings quoted); the header is padded to 2880
+    bytes and followed by ``data`` as is (no padding: truncation is up to the caller).
+    """
+    lines = []
+    for key, value in cards:
+        if isinstance(value, bool):
+            text = "T" if value else "F"
+        elif isinstance(value, str):
+            text = "'" + value.replace("'", "''").ljust(8) + "'"
+        else:
+            text = str(value)
+        lines.append(f"{key:<8}= {text:>20}".ljust(80)[:80])
+    lines.append("END".ljust(80))
+    header = "".join(lines).encode("ascii")
+    header += b" " * (-len(header) % 2880)
+    return header + data

@@ -1,0 +1,118 @@
+"""Galaxy inspector: ``streamlit run app/main.py`` from the repository root.
+
+Pick a field, set the stretch, detect and classify, then inspect, filter,
+compare and export.  The app opens on the bundled Hubble XDF picture and runs
+the best installed detector on it at once (demo mode).  Every step is wrapped
+so that bad input shows a message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from app import caching  # noqa: E402
+from app.detail_panel import detection_detail  # noqa: E402
+from app.export_panel import export_panel  # noqa: E402
+from app.field_info import field_info  # noqa: E402
+from app.field_source import field_picker  # noqa: E402
+from app.guard import StepFailed, guarded  # noqa: E402
+from app.review_panel import (  # noqa: E402
+    detection_picker,
+    detection_table,
+    field_view,
+    filter_controls,
+    visible,
+)
+from app.run_panel import last_result, run_controls, run_detection, run_key, sep_baseline  # noqa: E402
+from app.stretch_panel import stretch_controls, stretch_preview  # noqa: E402
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+def main() -> None:
+    st.set_page_config(page_title="Galaxy inspector", page_icon=":material/blur_on:", layout="wide")
+    st.title("Galaxy inspector")
+    st.caption("Detect galaxies in a Hubble field and see what the morphology classifier makes of them.")
+    try:
+        page()
+    except StepFailed:
+        pass  # the failed step showed its message; the steps after it depend on it
+
+
+def page() -> None:
+    with guarded("reading the field", reraise=True):
+        loaded = field_picker()
+    if loaded is None:
+        st.info("Upload a file in the sidebar, or pick one of the demo fields.")
+        return
+    field = loaded.field
+    origin_lower = field.kind == "fits"
+    run_box, filter_box = st.sidebar.container(), st.sidebar.container()
+    tab_inspect, tab_stretch, tab_export, tab_info = st.tabs(
+        ["Inspect", "Stretch", "Export", "Field and header"])
+
+    with tab_stretch:
+        with guarded("setting the stretch", reraise=True):
+            render_settings = stretch_controls(loaded.key, field)
+        with guarded("drawing the preview"):
+            stretch_preview(loaded.key, field, render_settings)
+    with tab_info, guarded("showing the header"):
+        field_info(field)
+
+    with run_box, guarded("reading the run settings", reraise=True):
+        run_settings, run_now = run_controls()
+    result = None
+    with tab_inspect, guarded("detecting and classifying", reraise=True):
+        if run_now:
+            key = run_key(loaded, render_settings, run_settings)
+            result = run_detection(loaded, render_settings, run_settings)
+            st.session_state["last_run_key"] = key
+        else:
+            result = last_result()
+    if result is None:
+        with tab_inspect:
+            st.info("Press Run in the sidebar to detect and classify.")
+        return
+
+    df = result.frame()
+    with filter_box, guarded("reading the filters", reraise=True):
+        filters = filter_controls(df["label"].tolist())
+    shown = visible(df, filters)
+    rkey = caching.settings_key(render_settings)
+
+    def rgb():
+        return caching.full_rgb(loaded.key, field, rkey, render_settings)
+
+    with tab_inspect:
+        st.caption(f"{result.method} detector{' + classifier' if result.classified else ''}: "
+                   f"{len(df)} detections in {result.seconds:.1f} s (cached for these settings).")
+        sep = ()
+        if filters.sep_overlay:
+            with guarded("running the sep baseline"):
+                sep = sep_baseline(loaded.key, loaded)
+        field_col, detail_col = st.columns([3, 2])
+        with field_col, guarded("drawing the field"):
+            preview = caching.preview_uri(loaded.key, field, rkey, render_settings)
+            field_view(loaded, preview, shown, len(df), sep)
+        with detail_col, guarded("opening the detection"):
+            chosen = detection_picker(shown, df["id"].tolist())
+            if chosen is not None:
+                det = next(d for d in result.detections if d.id == chosen)
+                detection_detail(det, rgb(), rkey, origin_lower=origin_lower)
+        with guarded("listing the detections"):
+            detection_table(result, rgb(), shown, origin_lower=origin_lower)
+    with tab_export, guarded("preparing the exports"):
+        meta = {"field": field.name, "method": result.method,
+                "threshold": filters.min_score}
+        export_panel(shown.sort_values("id"), field, rgb, meta=meta)
+
+
+main()

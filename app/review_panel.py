@@ -1,0 +1,142 @@
+"""Filters, the field with boxes, the detection table and the selection they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from app import caching
+from app.field_figure import class_order, field_figure
+from galaxy_core.review import filter_catalog, top_classes, uncertain_first, uncertainty
+from galaxy_core.types import CLASS_NAMES, Detection
+
+ORDERS = ("Uncertain first", "Score, high first", "Id")
+TABLE_MAX_ROWS = 500
+SELECTED = "detection_id"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the user chose to see."""
+
+    min_score: float
+    classes: tuple[str, ...]
+    order: str
+    sep_overlay: bool
+
+
+def filter_controls(labels: list[str]) -> Filters:
+    """Sidebar widgets: score threshold, classes, table order, sep overlay."""
+    st.header("3. Filter")
+    min_score = st.slider("Confidence threshold", 0.0, 1.0, 0.25, 0.01, key="threshold",
+                          help="Hide detections scoring below this (no model is re-run).")
+    options = class_order(labels)
+    classes = st.multiselect("Classes shown", options, default=options,
+                             key=f"classes@{'|'.join(options)}")
+    order = st.radio("Table order", ORDERS, key="order",
+                     help="Uncertain first: smallest margin between the two most probable classes.")
+    sep_overlay = st.checkbox("Overlay the sep baseline", value=False, key="sep_overlay",
+                              help="sep's own boxes, dotted red, to see what each method finds.")
+    return Filters(min_score, tuple(classes), order, sep_overlay)
+
+
+def visible(df: pd.DataFrame, filters: Filters) -> pd.DataFrame:
+    """The rows passing the filters, in the chosen order."""
+    shown = filter_catalog(df, min_score=filters.min_score, classes=filters.classes)
+    if filters.order == "Uncertain first":
+        return uncertain_first(shown)
+    if filters.order == "Score, high first":
+        return shown.sort_values("score", ascending=False, kind="stable")
+    return shown.sort_values("id", kind="stable")
+
+
+def table_frame(df: pd.DataFrame, thumbs: list[str]) -> pd.DataFrame:
+    """The table shown: thumbnail, id, class, score, uncertainty, top classes, probabilities, position."""
+    out = pd.DataFrame({
+        "cutout": thumbs, "id": df["id"].to_numpy(), "class": df["label"].to_numpy(),
+        "score": df["score"].to_numpy(), "uncertainty": uncertainty(df).to_numpy(),
+        "top classes": top_classes(df, k=2).to_numpy(),
+    })
+    for name in CLASS_NAMES:
+        out[name] = df[name].to_numpy()
+    for name in ("x", "y", "ra", "dec"):
+        out[name] = df[name].to_numpy()
+    return out
+
+
+TABLE_COLUMNS = {
+    "cutout": st.column_config.ImageColumn("cutout", width="small"),
+    "score": st.column_config.NumberColumn("score", format="%.3f"),
+    "uncertainty": st.column_config.NumberColumn(
+        "uncertainty", format="%.2f", help="1 - (top probability - runner-up); empty when unclassified"),
+    **{name: st.column_config.ProgressColumn(name, min_value=0.0, max_value=1.0, format="%.2f")
+       for name in CLASS_NAMES},
+    "x": st.column_config.NumberColumn("x (px)", format="%.1f"),
+    "y": st.column_config.NumberColumn("y (px)", format="%.1f"),
+    "ra": st.column_config.NumberColumn("RA (deg)", format="%.6f"),
+    "dec": st.column_config.NumberColumn("Dec (deg)", format="%.6f"),
+}
+
+
+def _select_from_plot() -> None:
+    """Plot click -> the selected detection (customdata[0] of the clicked marker)."""
+    state = st.session_state.get("field_plot")
+    points = (state or {}).get("selection", {}).get("points", [])
+    for p in points:
+        data = p.get("customdata")
+        if data:
+            st.session_state[SELECTED] = int(data[0])
+            return
+
+
+def _select_from_table() -> None:
+    """Table row click -> the selected detection (via the ids shown in the table)."""
+    state = st.session_state.get("table")
+    rows = (state or {}).get("selection", {}).get("rows", [])
+    ids = st.session_state.get("table_ids", [])
+    if rows and rows[0] < len(ids):
+        st.session_state[SELECTED] = int(ids[rows[0]])
+
+
+def field_view(loaded, preview: tuple[str, int], shown: pd.DataFrame, total: int,
+               sep: tuple[Detection, ...]) -> None:
+    """The zoomable field with the visible boxes; a click selects a detection."""
+    uri, block = preview
+    f = loaded.field
+    st.caption(f"Showing {len(shown)} of {total} detections"
+               + (f"; sep baseline: {len(sep)} objects" if sep else "")
+               + ". Scroll or drag to zoom, double-click to reset, click a circle to open it.")
+    fig = field_figure(uri, block=block, width=f.width, height=f.height,
+                       origin_lower=f.kind == "fits", df=shown, sep=sep,
+                       selected_id=st.session_state.get(SELECTED),
+                       height_px=int(min(800, max(320, 620 * f.height / f.width + 100))))
+    st.plotly_chart(fig, key="field_plot", on_select=_select_from_plot, selection_mode=("points",),
+                    config={"scrollZoom": True, "displaylogo": False})
+
+
+def detection_table(result: caching.RunResult, rgb, shown: pd.DataFrame, *, origin_lower: bool) -> None:
+    """The sortable table (first TABLE_MAX_ROWS rows in the chosen order); a row click selects."""
+    head = shown.head(TABLE_MAX_ROWS)
+    thumbs = result.thumbnails(rgb, head["id"].tolist(), origin_lower=origin_lower)
+    st.session_state["table_ids"] = head["id"].tolist()
+    if len(shown) > TABLE_MAX_ROWS:
+        st.caption(f"The first {TABLE_MAX_ROWS} of {len(shown)} rows; the exports hold them all.")
+    st.dataframe(table_frame(head, thumbs), key="table", on_select=_select_from_table,
+                 selection_mode="single-row", hide_index=True, column_config=TABLE_COLUMNS,
+                 row_height=52, height=420)
+
+
+def detection_picker(shown: pd.DataFrame, all_ids: list[int]) -> int | None:
+    """A chooser of the open detection (kept in sync with plot and table clicks)."""
+    ids = shown["id"].tolist()
+    current = st.session_state.get(SELECTED)
+    if current is not None and current not in ids and current in all_ids:
+        ids = [current, *ids]
+    if not ids:
+        return None
+    if current not in ids:
+        st.session_state.pop(SELECTED, None)
+    return st.selectbox("Open detection", ids, key=SELECTED, index=None,
+                        placeholder="Click a circle or a table row, or pick an id")

@@ -1,0 +1,94 @@
+"""Detector and classifier settings, and the (cached) run with a progress bar."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from app import caching
+from app.field_source import LoadedField
+from galaxy_core import pipeline
+from galaxy_core.render import RenderSettings
+from galaxy_core.sep_detect import SepDetector
+from galaxy_core.types import Detection
+
+METHOD_NAMES = {"yolo": "YOLO (learned detector)", "sep": "sep (classical baseline)"}
+
+
+def run_controls() -> tuple[pipeline.RunSettings, bool]:
+    """Sidebar widgets for the run; returns (settings, whether to run now)."""
+    st.header("2. Detect and classify")
+    methods = pipeline.available_methods()
+    method = st.selectbox("Detector", methods, format_func=METHOD_NAMES.get, key="method")
+    if "yolo" not in methods:
+        st.caption("The YOLO detector's weights are not installed: sep only.")
+    has_classifier = pipeline.classifier_available()
+    st.session_state.setdefault("classify", has_classifier)
+    classify = st.checkbox("Classify morphology", key="classify",
+                           disabled=not has_classifier,
+                           help=None if has_classifier else "The classifier's weights are not installed.")
+    tta = st.checkbox("Test-time augmentation (8 views)", value=False, key="tta",
+                      disabled=not (classify and has_classifier),
+                      help="Average the classifier over rotations and flips: steadier, 8x slower.")
+    sigma, minarea = 3.0, 5
+    if method == "sep":
+        sigma = st.slider("sep threshold (sigma)", 1.0, 10.0, 3.0, 0.5, key="sep_sigma")
+        minarea = st.slider("sep minimum area (px)", 1, 50, 5, key="sep_minarea")
+    settings = pipeline.RunSettings(method=method, classify=classify and has_classifier, tta=tta,
+                                    sep_thresh_sigma=sigma, sep_minarea=minarea)
+    auto = st.toggle("Run on every change", value=True, key="auto_run")
+    clicked = st.button("Run", key="run_button", type="primary", disabled=auto)
+    return settings, auto or clicked
+
+
+def run_key(loaded: LoadedField, render_settings: RenderSettings,
+            settings: pipeline.RunSettings) -> tuple:
+    """The cache key of a run: sep without classifier ignores the stretch (it sees pixels)."""
+    needs_rgb = settings.resolved_method() != "sep" or settings.classify
+    rkey = caching.settings_key(render_settings) if needs_rgb else None
+    return (loaded.key, rkey, caching.settings_key(settings))
+
+
+def run_detection(loaded: LoadedField, render_settings: RenderSettings,
+                  settings: pipeline.RunSettings) -> caching.RunResult:
+    """The run's result, from the store or computed now with a progress bar."""
+    key = run_key(loaded, render_settings, settings)
+    store = caching.run_store()
+    found = store.get(key)
+    if found is not None:
+        return found
+    bar = st.progress(0.0, text="Starting...")
+
+    def progress(fraction: float, message: str) -> None:
+        bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
+
+    def compute() -> caching.RunResult:
+        start = time.perf_counter()
+        method = settings.resolved_method()
+        dets = pipeline.run(
+            loaded.field, render_settings, settings,
+            detector=caching.detector() if method == "yolo" else None,
+            classifier=caching.classifier() if settings.classify else None,
+            progress=progress,
+        )
+        return caching.RunResult(tuple(dets), method=method,
+                                 classified=any(d.probs is not None for d in dets),
+                                 seconds=time.perf_counter() - start)
+
+    try:
+        return store.get_or_run(key, compute)
+    finally:
+        bar.empty()
+
+
+@st.cache_resource(max_entries=4, ttl=3600, show_spinner="Running the sep baseline...")
+def sep_baseline(fkey: str, _loaded: LoadedField) -> tuple[Detection, ...]:
+    """The sep baseline's detections (default settings) for the overlay."""
+    return tuple(SepDetector()(_loaded.field))
+
+
+def last_result() -> caching.RunResult | None:
+    """The run shown before, when the user turned automatic runs off."""
+    key = st.session_state.get("last_run_key")
+    return None if key is None else caching.run_store().get(key)

@@ -1,0 +1,337 @@
+"""Measure the YOLO detector beside the sep baseline; prints every figure it measures.
+
+    OMP_NUM_THREADS=2 python bench/bench_detector.py [--weights weights/detector.pt] [--quick]
+
+1. Held-out synthetic fields (scene_synth, cutouts never trained on, default
+   asinh render): precision, recall and mAP@0.5 against the detectable truth
+   (isophotal S/N >= 5); detections matching an undetectable real object are
+   neither true nor false.  A match is IoU >= 0.5 (also printed: the lenient
+   "centre" match, each centre inside the other's box, which suits sep's
+   ellipse-based boxes).  Completeness versus S/N and recall on blends, sep beside.
+2. Real fields (Abell 2744 F105W FITS cutouts, the scikit-image XDF picture):
+   the fraction of sep's S/N > 10 sources whose centre lies in a YOLO box, and
+   of YOLO boxes that contain a sep source; annotated PNGs in bench/out/.
+3. Stretch robustness: recall on one held-out field under five stretches.
+4. Speed: render + detect, 2048x2048 and 4096x4096 synthetic fields.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from galaxy_core import tiling  # noqa: E402
+from galaxy_core.render import RenderSettings, render  # noqa: E402
+from galaxy_core.scene_synth import DATA_DIR, build_library, heldout_field  # noqa: E402
+from galaxy_core.sep_detect import SepDetector  # noqa: E402
+from galaxy_core.types import Field  # noqa: E402
+from galaxy_core.yolo_detector import DEFAULT_WEIGHTS, YoloDetector  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+SNR_BINS = (5, 7, 10, 20, 50, 100, np.inf)
+STRETCHES = {
+    "asinh a=0.05, 5-99.8%": RenderSettings(),
+    "linear, 99.5%": RenderSettings(interval="percentile", percent=99.5, stretch="linear"),
+    "sqrt, zscale": RenderSettings(interval="zscale", stretch="sqrt"),
+    "log a=1000, 99.5%": RenderSettings(interval="percentile", percent=99.5, stretch="log", a=1000),
+    "histeq, minmax": RenderSettings(interval="minmax", stretch="histeq"),
+}
+
+
+def boxes_of(dets) -> np.ndarray:
+    return np.array([[d.x_min, d.y_min, d.x_max, d.y_max] for d in dets], dtype=float).reshape(-1, 4)
+
+
+def centre_match(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(len(pred), len(truth)) True where each box's centre lies in the other box."""
+    pc = (pred[:, :2] + pred[:, 2:]) / 2
+    tc = (truth[:, :2] + truth[:, 2:]) / 2
+    a = ((pc[:, None, 0] >= truth[None, :, 0]) & (pc[:, None, 0] <= truth[None, :, 2])
+         & (pc[:, None, 1] >= truth[None, :, 1]) & (pc[:, None, 1] <= truth[None, :, 3]))
+    b = ((tc[None, :, 0] >= pred[:, None, 0]) & (tc[None, :, 0] <= pred[:, None, 2])
+         & (tc[None, :, 1] >= pred[:, None, 1]) & (tc[None, :, 1] <= pred[:, None, 3]))
+    return a & b
+
+
+def match(pred: np.ndarray, scores: np.ndarray, truth: np.ndarray, *, mode: str) -> np.ndarray:
+    """Greedy, best score first: index of the truth row each prediction takes, or -1."""
+    if mode == "iou":
+        quality = tiling.box_iou(pred, truth)
+        ok = quality >= 0.5
+    else:
+        ok = centre_match(pred, truth)
+        quality = tiling.box_iou(pred, truth) + ok
+    taken = np.zeros(len(truth), dtype=bool)
+    out = np.full(len(pred), -1)
+    for i in np.argsort(-scores, kind="stable"):
+        cand = np.flatnonzero(ok[i] & ~taken)
+        if cand.size:
+            j = cand[np.argmax(quality[i, cand])]
+            taken[j] = True
+            out[i] = j
+    return out
+
+
+def evaluate(pred: np.ndarray, scores: np.ndarray, truth_df, *, mode: str) -> dict:
+    """TP / FP / ignored against all truth; detectable rows count for recall."""
+    truth = truth_df[["x_min", "y_min", "x_max", "y_max"]].to_numpy(float)
+    detectable = truth_df["detectable"].to_numpy(bool)
+    m = match(pred, scores, truth, mode=mode) if len(truth) and len(pred) else np.full(len(pred), -1)
+    tp = (m >= 0) & detectable[np.maximum(m, 0)]
+    ignored = (m >= 0) & ~detectable[np.maximum(m, 0)]
+    found = np.zeros(len(truth), dtype=bool)
+    found[m[tp]] = True
+    return dict(tp=tp, fp=(m < 0), ignored=ignored, found=found, detectable=detectable,
+                scores=scores)
+
+
+def average_precision(evals: list[dict]) -> float:
+    """Area under the interpolated precision-recall curve (all points), pooled over fields."""
+    scores = np.concatenate([e["scores"][~e["ignored"]] for e in evals])
+    tp = np.concatenate([e["tp"][~e["ignored"]] for e in evals])
+    n_pos = sum(int(e["detectable"].sum()) for e in evals)
+    order = np.argsort(-scores, kind="stable")
+    tp = tp[order]
+    ctp, cfp = np.cumsum(tp), np.cumsum(~tp)
+    recall = ctp / max(n_pos, 1)
+    precision = ctp / np.maximum(ctp + cfp, 1)
+    mrec = np.r_[0, recall, recall[-1] if len(recall) else 0]
+    mpre = np.r_[1, precision, 0]
+    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
+    return float(np.sum(np.diff(mrec) * mpre[1:]))
+
+
+def pr(evals: list[dict], threshold: float) -> tuple[float, float]:
+    tp = sum(int((e["tp"] & (e["scores"] >= threshold)).sum()) for e in evals)
+    fp = sum(int((e["fp"] & (e["scores"] >= threshold)).sum()) for e in evals)
+    n_pos = sum(int(e["detectable"].sum()) for e in evals)
+    return tp / max(tp + fp, 1), tp / max(n_pos, 1)
+
+
+def annotate(rgb: np.ndarray, layers: list[tuple[np.ndarray, tuple[int, int, int]]], path: Path,
+             max_side: int = 640) -> None:
+    """Save ``rgb`` with boxes drawn (one colour per layer), shrunk and palette-quantised."""
+    from PIL import Image, ImageDraw
+
+    im = Image.fromarray(rgb)
+    scale = min(1.0, max_side / max(im.size))
+    im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))))
+    draw = ImageDraw.Draw(im)
+    for boxes, colour in layers:
+        for b in boxes:
+            x0, y0, x1, y1 = (b + 0.5) * scale
+            draw.rectangle([x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)], outline=colour)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.quantize(colors=64).save(path, optimize=True)
+
+
+def synthetic_section(det: YoloDetector, lib, seeds: list[int], size: int, results: dict,
+                      conf: float, cuts: tuple[float, ...] = (5.0, 10.0, 20.0)) -> None:
+    print(f"\n== Held-out synthetic fields: {len(seeds)} x {size}x{size} px, default asinh render ==")
+    sep_det = SepDetector()
+    runs = []
+    for seed in seeds:
+        field, truth = heldout_field(seed, lib, size=size)
+        rgb = render(field, RenderSettings())
+        runs.append((truth, {"yolo": det(rgb), "sep": sep_det(field)}))
+        if seed == seeds[0]:
+            t_boxes = truth[["x_min", "y_min", "x_max", "y_max"]].to_numpy(float)
+            annotate(rgb, [(t_boxes[truth["detectable"].to_numpy(bool)], (0, 160, 255)),
+                           (boxes_of([d for d in runs[-1][1]["yolo"] if d.score >= conf]),
+                            (255, 220, 0))],
+                     OUT / "synthetic_heldout_yolo.png")
+    for cut in cuts:
+        print(f"-- truth: isophotal S/N >= {cut:g} (matches to fainter real objects ignored) --")
+        ev = {"yolo": {"iou": [], "centre": []}, "sep": {"iou": [], "centre": []}}
+        blends = {"yolo": [0, 0], "sep": [0, 0]}
+        n_obj = 0
+        for truth, dets in runs:
+            truth = truth.assign(detectable=truth["detectable"] & (truth["snr"] >= cut))
+            det_rows = truth["detectable"].to_numpy(bool)
+            n_obj += int(det_rows.sum())
+            t_boxes = truth[["x_min", "y_min", "x_max", "y_max"]].to_numpy(float)
+            overlap = tiling.box_iou(t_boxes, t_boxes) > 0
+            np.fill_diagonal(overlap, False)
+            blended = (overlap & det_rows[None, :]).any(axis=1) & det_rows
+            for name, found_dets in dets.items():
+                b, sc = boxes_of(found_dets), np.array([d.score for d in found_dets])
+                for mode in ("iou", "centre"):
+                    ev[name][mode].append(evaluate(b, sc, truth, mode=mode))
+                e = ev[name]["iou"][-1]
+                found = np.zeros(len(truth), dtype=bool)
+                m = match(b, sc, t_boxes, mode="iou") if len(b) and len(t_boxes) else np.full(len(b), -1)
+                keep = (m >= 0) & (sc >= (conf if name == "yolo" else 0.0))
+                found[m[keep]] = True
+                found &= e["detectable"]
+                blends[name][0] += int((found & blended).sum())
+                blends[name][1] += int(blended.sum())
+        print(f"{n_obj} objects")
+        for name in ("yolo", "sep"):
+            row = {}
+            for mode in ("iou", "centre"):
+                p, r = pr(ev[name][mode], conf if name == "yolo" else 0.0)
+                ap = average_precision(ev[name][mode])
+                row[mode] = dict(precision=round(p, 4), recall=round(r, 4), ap50=round(ap, 4))
+                print(f"{name:4s} [{mode:6s} match] precision {p:.3f}  recall {r:.3f}  "
+                      f"AP{'@0.5' if mode == 'iou' else '(centre)'} {ap:.3f}")
+            found, total = blends[name]
+            row["blend_recall_iou"] = round(found / max(total, 1), 4)
+            print(f"{name:4s} recall (IoU) on blended objects (box overlaps another's): "
+                  f"{found}/{total} = {found / max(total, 1):.3f}")
+            results[f"synthetic_{name}_snr{cut:g}"] = row
+    print("completeness vs S/N (IoU >= 0.5 / centre match):      yolo          sep        (n)")
+    for k in range(len(SNR_BINS) - 1):
+        line = f"    S/N {SNR_BINS[k]:>4}-{SNR_BINS[k + 1]:<4}"
+        n = 0
+        for name in ("yolo", "sep"):
+            got = {"iou": 0, "centre": 0}
+            n = 0
+            for truth, dets in runs:
+                snr = truth["snr"].to_numpy()
+                in_bin = truth["detectable"].to_numpy(bool) & (snr >= SNR_BINS[k]) & (snr < SNR_BINS[k + 1])
+                n += int(in_bin.sum())
+                kept = [d for d in dets[name] if name == "sep" or d.score >= conf]
+                b = boxes_of(kept)
+                sc = np.array([d.score for d in kept])
+                for mode in got:
+                    got[mode] += int((evaluate(b, sc, truth, mode=mode)["found"] & in_bin).sum())
+            line += f"   {got['iou'] / max(n, 1):.3f} / {got['centre'] / max(n, 1):.3f}"
+            results.setdefault(f"completeness_{name}", {})[f"{SNR_BINS[k]}-{SNR_BINS[k + 1]}"] = (
+                round(got["iou"] / max(n, 1), 4), round(got["centre"] / max(n, 1), 4), n)
+        print(line + f"   ({n})")
+
+
+def real_section(det: YoloDetector, results: dict, conf: float) -> None:
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from galaxy_core.demo import xdf_field
+
+    print("\n== Real fields: sep S/N > 10 sources found by YOLO, YOLO boxes sep also finds ==")
+    fields = []
+    for path in sorted((DATA_DIR / "hst" / "abell2744").glob("abell_2744_*_f105w.fits.gz")):
+        with fits.open(path) as hdul:
+            data = hdul[0].data.astype(np.float32)
+            wcs = WCS(hdul[0].header).celestial
+        fields.append(Field(data[None], wcs=wcs, name=path.name.split(".")[0]))
+    fields.append(xdf_field())
+    totals = dict(sep10=0, sep10_found=0, sep30=0, sep30_found=0, yolo=0, yolo_in_sep=0)
+    for field in fields:
+        rgb = render(field, None)
+        yolo = [d for d in det(rgb, wcs=field.wcs) if d.score >= conf]
+        seps = SepDetector()(field)
+        yb, sb = boxes_of(yolo), boxes_of(seps)
+        snr = np.array([d.snr if d.snr is not None else 0.0 for d in seps], dtype=float)
+        strong = snr > 10
+        sep_xy = np.array([[d.x, d.y] for d in seps]).reshape(-1, 2)
+        inside = ((sep_xy[None, :, 0] >= yb[:, None, 0]) & (sep_xy[None, :, 0] <= yb[:, None, 2])
+                  & (sep_xy[None, :, 1] >= yb[:, None, 1]) & (sep_xy[None, :, 1] <= yb[:, None, 3]))
+        found = inside.any(axis=0) & strong
+        very = snr > 30
+        totals["sep30"] += int(very.sum())
+        totals["sep30_found"] += int((inside.any(axis=0) & very).sum())
+        yolo_confirmed = inside.any(axis=1)
+        row = dict(size=f"{field.width}x{field.height}", sep_snr10=int(strong.sum()),
+                   sep_snr10_found=int(found.sum()), yolo=len(yolo),
+                   yolo_with_sep=int(yolo_confirmed.sum()))
+        results.setdefault("real", {})[field.name] = row
+        for k, v in (("sep10", strong.sum()), ("sep10_found", found.sum()), ("yolo", len(yolo)),
+                     ("yolo_in_sep", yolo_confirmed.sum())):
+            totals[k] += int(v)
+        print(f"{field.name:38s} {row['size']:>9s}  sep S/N>10: {found.sum():3d}/{strong.sum():3d} "
+              f"found   YOLO boxes with a sep source: {yolo_confirmed.sum():3d}/{len(yolo):3d}")
+        annotate(rgb, [(sb[strong], (0, 160, 255)), (yb, (255, 220, 0))],
+                 OUT / f"real_{field.name}.png")
+    f1 = totals["sep10_found"] / max(totals["sep10"], 1)
+    f2 = totals["yolo_in_sep"] / max(totals["yolo"], 1)
+    print(f"all real fields: sep S/N>10 found by YOLO {totals['sep10_found']}/{totals['sep10']} = "
+          f"{f1:.3f};  YOLO boxes containing a sep source {totals['yolo_in_sep']}/{totals['yolo']} "
+          f"= {f2:.3f}")
+    print(f"(stricter: sep S/N>30 found by YOLO {totals['sep30_found']}/{totals['sep30']})")
+    results["real_total"] = dict(totals, sep10_found_fraction=round(f1, 4),
+                                 yolo_confirmed_fraction=round(f2, 4))
+
+
+def stretch_section(det: YoloDetector, lib, seed: int, size: int, results: dict,
+                    conf: float) -> None:
+    print(f"\n== Stretch robustness: held-out field {seed}, {size}x{size}, recall (IoU >= 0.5) ==")
+    field, truth = heldout_field(seed, lib, size=size)
+    recalls = {}
+    for name, settings in STRETCHES.items():
+        dets = [d for d in det(render(field, settings)) if d.score >= conf]
+        e = evaluate(boxes_of(dets), np.array([d.score for d in dets]), truth, mode="iou")
+        p, r = pr([e], conf)
+        recalls[name] = r
+        print(f"{name:24s} recall {r:.3f}  precision {p:.3f}  ({len(dets)} boxes)")
+    best = max(recalls.values())
+    worst = min(recalls.values())
+    print(f"worst / best recall = {worst:.3f} / {best:.3f} = {worst / max(best, 1e-9):.3f}")
+    results["stretch_recall"] = {k: round(v, 4) for k, v in recalls.items()}
+
+
+def speed_section(det: YoloDetector, results: dict, repeats: int) -> None:
+    import torch
+
+    from galaxy_core.synthetic import synthetic_field
+
+    print(f"\n== Speed, end to end (render + detect), torch threads {torch.get_num_threads()} ==")
+    field, _ = synthetic_field(seed=0, size=2048)
+    big = Field(np.tile(field.data, (1, 2, 2)), name="synthetic_4096")
+    det(render(field, RenderSettings()))  # warm-up
+    for f in (field, big):
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            rgb = render(f, RenderSettings())
+            t1 = time.perf_counter()
+            n = len(det(rgb))
+            times.append((t1 - t0, time.perf_counter() - t1))
+        r, d = np.median(np.array(times), axis=0)
+        print(f"{f.width}x{f.height}: render {r:.2f} s + detect {d:.2f} s = {r + d:.2f} s "
+              f"({n} detections, median of {repeats})")
+        results[f"speed_{f.width}"] = dict(render_s=round(float(r), 3), detect_s=round(float(d), 3))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
+    p.add_argument("--conf", type=float, default=0.25, help="operating confidence (P, R)")
+    p.add_argument("--ap-conf", type=float, default=0.01, help="confidence floor for AP curves")
+    p.add_argument("--fields", type=int, default=3, help="held-out synthetic fields")
+    p.add_argument("--size", type=int, default=1024, help="side of the held-out fields (px)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2, help="torch threads (ultralytics sets cores - 1)")
+    p.add_argument("--skip", nargs="*", default=[], choices=["synthetic", "real", "stretch", "speed"])
+    args = p.parse_args(argv)
+    det = YoloDetector(args.weights, conf=min(args.conf, args.ap_conf))
+    import torch
+
+    torch.set_num_threads(args.threads)
+    print(det)
+    lib = build_library()
+    results: dict = {"detector": repr(det)}
+    if "synthetic" not in args.skip:
+        synthetic_section(det, lib, list(range(100, 100 + args.fields)), args.size, results,
+                          args.conf)
+    if "real" not in args.skip:
+        real_section(det, results, args.conf)
+    if "stretch" not in args.skip:
+        stretch_section(det, lib, 100, args.size, results, args.conf)
+    if "speed" not in args.skip:
+        speed_section(YoloDetector(args.weights, conf=args.conf), results, args.repeats)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "detector.json").write_text(json.dumps(results, indent=2))
+    print(f"\nfigures saved to {OUT / 'detector.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,172 @@
+"""The shipped morphology classifier: load the weights, predict six class probabilities.
+
+>>> clf = Classifier.load()                      # weights/classifier.pt   # doctest: +SKIP
+>>> probs = clf.predict([crop_a, crop_b])        # (2, 6), rows sum to 1   # doctest: +SKIP
+
+Every crop is scale-normalised with the framing settings stored in the
+checkpoint (:mod:`galaxy_core.framing`), so a cutout, a picture of one galaxy
+or a crop around a detection can be passed as is.  Test-time augmentation
+averages the logits over the 8 rotations by 90 degrees and flips (a galaxy has
+no preferred orientation); probabilities are temperature-scaled.
+
+A loaded Classifier is read-only: ``predict`` runs under ``torch.inference_mode``
+on a model in eval mode and keeps no state between calls, so one instance can
+serve concurrent Streamlit sessions.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torchvision
+
+from galaxy_core.errors import GalaxyCoreError
+from galaxy_core.framing import FramingSettings, normalise_scale
+from galaxy_core.morph_data import load_rgb
+from galaxy_core.types import CLASS_NAMES
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "classifier.pt"
+
+
+def dihedral_views(x: torch.Tensor) -> list[torch.Tensor]:
+    """The 8 rotations by k x 90 degrees, with and without a flip, of a (N, C, H, W) batch."""
+    views = []
+    for flip in (False, True):
+        base = torch.flip(x, dims=[-1]) if flip else x
+        views.extend(torch.rot90(base, k, dims=[-2, -1]) for k in range(4))
+    return views
+
+
+class Classifier:
+    """ResNet18 morphology classifier with its preprocessing and calibration.
+
+    Attributes:
+        class_names: the six classes, in output order.
+        input_size: network input side, px.
+        framing: scale-normalisation settings used in training.
+        temperature: logit temperature without TTA; ``temperature_tta`` with it.
+        tta: whether :meth:`predict` uses TTA by default.
+        metrics: the validation metrics stored with the weights.
+    """
+
+    def __init__(self, model: torch.nn.Module, *, class_names: Sequence[str], input_size: int,
+                 mean: Sequence[float], std: Sequence[float], framing: FramingSettings,
+                 temperature: float = 1.0, temperature_tta: float | None = None, tta: bool = True,
+                 metrics: dict | None = None, path: Path | None = None) -> None:
+        self.model = model.eval()
+        self.class_names = tuple(class_names)
+        self.input_size = int(input_size)
+        self._mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self._std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+        self.framing = framing
+        self.temperature = float(temperature)
+        self.temperature_tta = float(temperature_tta if temperature_tta else temperature)
+        self.tta = bool(tta)
+        self.metrics = dict(metrics or {})
+        self.path = path
+
+    def __repr__(self) -> str:
+        return (f"Classifier(path={str(self.path)!r}, input_size={self.input_size}, "
+                f"classes={len(self.class_names)}, T={self.temperature:.3f}, tta={self.tta})")
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Classifier:
+        """Load a checkpoint written by :mod:`galaxy_core.train_classifier` (``weights_only=True``).
+
+        Raises:
+            GalaxyCoreError: missing or unreadable weights.
+        """
+        path = Path(path) if path is not None else DEFAULT_WEIGHTS
+        if not path.is_file():
+            raise GalaxyCoreError(
+                f"Classifier weights not found at {str(path)!r}; train them with "
+                "`python -m galaxy_core.train_classifier --data ../shared/data`.")
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            model = torchvision.models.resnet18(weights=None, num_classes=len(ckpt["class_names"]))
+            model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                   for k, v in ckpt["state_dict"].items()})
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError, EOFError,
+                pickle.UnpicklingError) as err:
+            raise GalaxyCoreError(f"Cannot load classifier weights {str(path)!r}: {err}") from err
+        return cls(model, class_names=ckpt["class_names"], input_size=ckpt["input_size"],
+                   mean=ckpt["mean"], std=ckpt["std"], framing=FramingSettings(**ckpt["framing"]),
+                   temperature=ckpt.get("temperature", 1.0),
+                   temperature_tta=ckpt.get("temperature_tta"), tta=ckpt.get("tta", True),
+                   metrics=ckpt.get("metrics"), path=path)
+
+    def frame(self, crop: np.ndarray) -> np.ndarray:
+        """One crop scale-normalised to the network's input: uint8 (size, size, 3)."""
+        return normalise_scale(crop, self.input_size, settings=self.framing)
+
+    def _batch(self, framed: Sequence[np.ndarray]) -> torch.Tensor:
+        x = torch.from_numpy(np.stack(framed)).permute(0, 3, 1, 2).float().div_(255.0)
+        return (x - self._mean) / self._std
+
+    def logits(self, crops: Sequence[np.ndarray] | np.ndarray, *, tta: bool | None = None,
+               batch_size: int = 256, framed: bool = False) -> np.ndarray:
+        """Raw logits (N, 6), averaged over the 8 dihedral views with TTA."""
+        tta = self.tta if tta is None else tta
+        crops = list(crops) if not isinstance(crops, np.ndarray) or crops.ndim == 4 else [crops]
+        if not crops:
+            return np.zeros((0, len(self.class_names)), dtype=np.float64)
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(crops), batch_size):
+                chunk = crops[start:start + batch_size]
+                images = [np.asarray(c) for c in chunk]
+                if not framed:
+                    images = [self.frame(c) for c in images]
+                elif any(c.shape != (self.input_size, self.input_size, 3) for c in images):
+                    raise GalaxyCoreError(f"Framed crops must be {self.input_size}x{self.input_size}x3.")
+                x = self._batch(images)
+                if tta:
+                    z = torch.stack([self.model(v) for v in dihedral_views(x)]).mean(0)
+                else:
+                    z = self.model(x)
+                out.append(z.double().numpy())
+        return np.concatenate(out)
+
+    def predict(self, crops: Sequence[np.ndarray] | np.ndarray, *, tta: bool | None = None,
+                batch_size: int = 256, framed: bool = False) -> np.ndarray:
+        """Calibrated class probabilities (N, 6) in CLASS_NAMES order; rows sum to 1.
+
+        Args:
+            crops: uint8 RGB images (H, W, 3), any framing (a list, or an (N, H, W, 3) array).
+            tta: average over the 8 rotations/flips (default: the checkpoint's choice).
+            batch_size: crops per forward pass.
+            framed: the crops are already framed at the input size (skip framing).
+        """
+        tta = self.tta if tta is None else tta
+        z = self.logits(crops, tta=tta, batch_size=batch_size, framed=framed)
+        z = z / (self.temperature_tta if tta else self.temperature)
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def classify_paths(self, paths: Sequence[str | Path], *, tta: bool | None = None) -> pd.DataFrame:
+        """Classify image files: columns ``path, label`` and the six class probabilities.
+
+        Raises:
+            GalaxyCoreError: an unreadable image (the message names the file).
+        """
+        images = [load_rgb(p) for p in paths]
+        probs = self.predict(images, tta=tta)
+        df = pd.DataFrame(probs, columns=list(self.class_names))
+        df.insert(0, "label", [self.class_names[i] for i in probs.argmax(axis=1)] if len(probs) else [])
+        df.insert(0, "path", [str(p) for p in paths])
+        return df
+
+
+def classify_paths(paths: Sequence[str | Path], *, tta: bool | None = None,
+                   weights: str | Path | None = None) -> pd.DataFrame:
+    """Load the shipped classifier and classify image files (see :meth:`Classifier.classify_paths`)."""
+    return Classifier.load(weights).classify_paths(paths, tta=tta)
+
+
+__all__ = ["CLASS_NAMES", "Classifier", "classify_paths", "dihedral_views"]

@@ -1,0 +1,225 @@
+"""Whole-field detection from tiles: slice, shift back, merge across seams (pure numpy).
+
+A field far larger than the network's input is cut into ``tile``-px squares
+that overlap by ``overlap`` px (the last tile of a row or column is flush with
+the field's edge).  Along one axis, any object at most ``overlap`` px long lies
+wholly inside at least one tile, so a box that touches an *inner* tile edge
+(within ``margin`` px; an edge inside the field, not the field's own border) is
+an object cut by the tile and is dropped: a neighbouring tile sees it whole.
+Objects longer than the overlap may be cut in every tile; a coarse pass on the
+field block-averaged by an integer factor finds them, and only its boxes at
+least ``overlap`` px long (in field pixels) are kept.  Duplicates (the same
+object seen whole by two tiles, or by a tile and the coarse pass) are merged
+by score-weighted box fusion of clusters with IoU above a threshold.
+
+Coordinates are pixel edges in the field's 0-based convention: pixel ``i``
+spans ``[i - 0.5, i + 0.5]`` (see :mod:`galaxy_core.types`).
+
+>>> [t.x0 for t in make_tiles(100, 1000, tile=400, overlap=50)[:3]]
+[0, 350, 600]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+#: predict(tiles) -> per tile (tile-local edge boxes (n, 4), scores (n,), labels (n,)).
+Predict = Callable[[list[np.ndarray]], Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]]
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile: field pixels ``[x0, x1) x [y0, y1)`` and which of its edges are inner.
+
+    ``inner`` is (left, top, right, bottom): True where that edge lies inside the
+    field (a neighbouring tile continues there), False at the field's border.
+    """
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    inner: tuple[bool, bool, bool, bool]
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets along one axis of ``length`` px: step ``tile - overlap``, last flush."""
+    if tile <= 0 or not 0 <= overlap < tile:
+        raise ValueError(f"need tile > 0 and 0 <= overlap < tile, got {tile}, {overlap}")
+    if length <= tile:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, length - tile, step))
+    starts.append(length - tile)
+    return starts
+
+
+def make_tiles(height: int, width: int, *, tile: int, overlap: int) -> list[Tile]:
+    """The tiles covering a ``height`` x ``width`` image, row by row."""
+    tiles = []
+    for y0 in tile_starts(height, tile, overlap):
+        for x0 in tile_starts(width, tile, overlap):
+            x1, y1 = min(x0 + tile, width), min(y0 + tile, height)
+            inner = (x0 > 0, y0 > 0, x1 < width, y1 < height)
+            tiles.append(Tile(x0, y0, x1, y1, inner))
+    return tiles
+
+
+def cut_tile(image: np.ndarray, t: Tile, *, size: int, pad_value: int = 114) -> np.ndarray:
+    """The tile's pixels (size, size, C), padded with ``pad_value`` beyond the field."""
+    piece = image[t.y0 : t.y1, t.x0 : t.x1]
+    if piece.shape[:2] == (size, size):
+        return np.ascontiguousarray(piece)
+    out = np.full((size, size, *image.shape[2:]), pad_value, dtype=image.dtype)
+    out[: piece.shape[0], : piece.shape[1]] = piece
+    return out
+
+
+def touches_inner_edge(boxes: np.ndarray, t: Tile, *, margin: float = 2.0) -> np.ndarray:
+    """True for tile-local boxes (n, 4) within ``margin`` px of one of the tile's inner edges."""
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    left, top, right, bottom = t.inner
+    lo_x, lo_y = -0.5 + margin, -0.5 + margin
+    hi_x, hi_y = t.width - 0.5 - margin, t.height - 0.5 - margin
+    cut = np.zeros(len(boxes), dtype=bool)
+    if left:
+        cut |= boxes[:, 0] <= lo_x
+    if top:
+        cut |= boxes[:, 1] <= lo_y
+    if right:
+        cut |= boxes[:, 2] >= hi_x
+    if bottom:
+        cut |= boxes[:, 3] >= hi_y
+    return cut
+
+
+def to_field(boxes: np.ndarray, t: Tile, *, factor: int = 1) -> np.ndarray:
+    """Tile-local boxes (n, 4) in field coordinates; ``factor`` undoes a block-average."""
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    shifted = boxes + np.array([t.x0, t.y0, t.x0, t.y0], dtype=float)
+    return (shifted + 0.5) * factor - 0.5
+
+
+def clip_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Boxes (n, 4) clipped to the field's outer edges."""
+    out = np.asarray(boxes, dtype=float).reshape(-1, 4).copy()
+    out[:, [0, 2]] = out[:, [0, 2]].clip(-0.5, width - 0.5)
+    out[:, [1, 3]] = out[:, [1, 3]].clip(-0.5, height - 0.5)
+    return out
+
+
+def downsample(image: np.ndarray, factor: int) -> np.ndarray:
+    """Block-average an (H, W, C) uint8 image by ``factor`` (ragged edge blocks averaged too)."""
+    if factor <= 1:
+        return image
+    h, w = image.shape[:2]
+    hh, ww = -(-h // factor), -(-w // factor)
+    padded = np.zeros((hh * factor, ww * factor, *image.shape[2:]), dtype=np.float32)
+    padded[:h, :w] = image
+    weight = np.zeros((hh * factor, ww * factor), dtype=np.float32)
+    weight[:h, :w] = 1.0
+    sums = padded.reshape(hh, factor, ww, factor, -1).sum(axis=(1, 3))
+    counts = weight.reshape(hh, factor, ww, factor).sum(axis=(1, 3))[..., None]
+    out = sums / np.maximum(counts, 1.0)
+    return (out.reshape(hh, ww, *image.shape[2:]) + 0.5).astype(np.uint8)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix (len(a), len(b)) of edge boxes (x_min, y_min, x_max, y_max)."""
+    a = np.asarray(a, dtype=float).reshape(-1, 4)
+    b = np.asarray(b, dtype=float).reshape(-1, 4)
+    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = ix * iy
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def merge_boxes(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, *,
+                iou: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Greedy class-agnostic clustering by IoU, each cluster fused into one box.
+
+    The best-scoring box seeds a cluster of every remaining box with IoU >= ``iou``
+    to it; the cluster's box is the score-weighted mean, its score and label the
+    seed's.  Returns (boxes (m, 4), scores (m,), labels (m,)), best first.
+    """
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=float).reshape(-1)
+    labels = np.asarray(labels).reshape(-1)
+    order = np.argsort(-scores, kind="stable")
+    boxes, scores, labels = boxes[order], scores[order], labels[order]
+    alive = np.ones(len(boxes), dtype=bool)
+    out_b, out_s, out_l = [], [], []
+    overlaps = box_iou(boxes, boxes) if len(boxes) else np.zeros((0, 0))
+    for i in range(len(boxes)):
+        if not alive[i]:
+            continue
+        members = alive & (overlaps[i] >= iou)
+        members[i] = True
+        w = scores[members][:, None]
+        out_b.append((boxes[members] * w).sum(axis=0) / max(float(w.sum()), 1e-12))
+        out_s.append(scores[i])
+        out_l.append(labels[i])
+        alive &= ~members
+    if not out_b:
+        return np.zeros((0, 4)), np.zeros(0), labels[:0]
+    return np.array(out_b), np.array(out_s), np.array(out_l)
+
+
+def coarse_factor(height: int, width: int, tile: int) -> int:
+    """Block size that fits the whole field into about one tile (at least 2)."""
+    return max(2, int(np.ceil(max(height, width) / tile)))
+
+
+def detect_tiled(image: np.ndarray, predict: Predict, *, tile: int, overlap: int,
+                 margin: float = 2.0, coarse: bool = True, iou: float = 0.5, batch: int = 8,
+                 progress: Callable[[float, str], None] | None = None,
+                 name: str = "Detector") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run ``predict`` over the tiles of ``image`` (H, W, C) and merge: (boxes, scores, labels).
+
+    Fine tiles at full resolution drop boxes cut by an inner edge; the coarse
+    pass (when ``coarse``) keeps only boxes at least ``overlap`` px long in field
+    pixels.  Boxes are in field edge coordinates, unclipped.
+    """
+    height, width = image.shape[:2]
+    jobs = [(t, 1) for t in make_tiles(height, width, tile=tile, overlap=overlap)]
+    small = image
+    if coarse and max(height, width) > overlap:
+        factor = coarse_factor(height, width, tile)
+        small = downsample(image, factor)
+        jobs += [(t, factor) for t in make_tiles(*small.shape[:2], tile=tile, overlap=overlap)]
+    boxes, scores, labels = [np.zeros((0, 4))], [np.zeros(0)], [np.zeros(0, dtype=int)]
+    for start in range(0, len(jobs), batch):
+        chunk = jobs[start : start + batch]
+        pixels = [cut_tile(image if f == 1 else small, t, size=tile) for t, f in chunk]
+        for (t, factor), (b, s, c) in zip(chunk, predict(pixels), strict=True):
+            b, s, c = np.asarray(b, float).reshape(-1, 4), np.asarray(s, float), np.asarray(c)
+            keep = ~touches_inner_edge(b, t, margin=margin)
+            keep &= (b[:, 0] < t.width - 0.5) & (b[:, 1] < t.height - 0.5)  # not all padding
+            field_boxes = to_field(b[keep], t, factor=factor)
+            s, c = s[keep], c[keep]
+            if factor > 1:  # the coarse pass only speaks for objects the tiles may cut
+                longest = np.maximum(field_boxes[:, 2] - field_boxes[:, 0],
+                                     field_boxes[:, 3] - field_boxes[:, 1])
+                big = longest >= overlap
+                field_boxes, s, c = field_boxes[big], s[big], c[big]
+            boxes.append(field_boxes)
+            scores.append(s)
+            labels.append(c)
+        if progress:
+            done = min(len(jobs), start + len(chunk))
+            progress(done / len(jobs), f"{name}: {done} of {len(jobs)} tiles")
+    return merge_boxes(np.concatenate(boxes), np.concatenate(scores), np.concatenate(labels),
+                       iou=iou)

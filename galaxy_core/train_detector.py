@@ -1,0 +1,128 @@
+"""Train the YOLO galaxy detector offline: ``python -m galaxy_core.train_detector``.
+
+Builds (or reuses) the synthetic-scene dataset of :mod:`galaxy_core.scene_synth`
+under ``cache/detector/``, then trains an ultralytics YOLO model built from its
+packaged yaml (nothing is downloaded: no pretrained weights, no AMP check, no
+fonts for plots), on the CPU with ``workers=0``, fixed seed.  The best
+checkpoint is copied to ``--weights-out`` and a JSON record (command, seed,
+duration, final metrics) is written beside the run.
+
+Example (the shipped model's command is in weights/MODEL_CARD.md)::
+
+    OMP_NUM_THREADS=1 python -m galaxy_core.train_detector --n-train 2400 --n-val 200 \\
+        --model yolov8n.yaml --hours 1.0 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from galaxy_core.scene_synth import CACHE_DIR, DATA_DIR, build_library, write_dataset
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def offline_env(config_dir: Path = REPO_ROOT / ".yolo_config") -> None:
+    """Keep ultralytics offline and its settings inside the project (call before importing it)."""
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))
+    config_dir.mkdir(parents=True, exist_ok=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m galaxy_core.train_detector",
+                                description="Train the YOLO galaxy detector on synthetic scenes.")
+    p.add_argument("--data-dir", type=Path, default=DATA_DIR, help="the real data (../shared/data)")
+    p.add_argument("--dataset", type=Path, default=CACHE_DIR / "dataset",
+                   help="where the YOLO dataset is written (reused when its data.yaml exists)")
+    p.add_argument("--library", type=Path, default=CACHE_DIR / "library.npz",
+                   help="cache of the real cutouts")
+    p.add_argument("--n-train", type=int, default=2400, help="training scenes")
+    p.add_argument("--n-val", type=int, default=200, help="validation scenes (held-out cutouts)")
+    p.add_argument("--size", type=int, default=320, help="scene side (px)")
+    p.add_argument("--model", default="yolov8n.yaml", help="ultralytics model yaml (no weights)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--hours", type=float, default=None,
+                   help="training time budget (ultralytics `time`, overrides --epochs)")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--imgsz", type=int, default=320)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--project", type=Path, default=CACHE_DIR / "runs")
+    p.add_argument("--name", default="detector")
+    p.add_argument("--weights-out", default=str(REPO_ROOT / "weights" / "detector.pt"),
+                   help="where the best checkpoint is copied ('' to skip)")
+    args = p.parse_args(argv)
+    shown = sys.argv[1:] if argv is None else argv
+    args.command = " ".join(["python -m galaxy_core.train_detector", *map(str, shown)])
+    return args
+
+
+def train(args: argparse.Namespace) -> dict:
+    """Build or reuse the dataset, train, copy the best weights; returns the run record."""
+    offline_env()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    yaml = args.dataset.resolve() / "data.yaml"
+    t0 = time.time()
+    if not yaml.exists():
+        lib = build_library(args.data_dir, cache=args.library.resolve())
+        print(lib, flush=True)
+        write_dataset(args.dataset, lib, n_train=args.n_train, n_val=args.n_val, size=args.size,
+                      seed=args.seed)
+    t_data = time.time() - t0
+
+    from ultralytics import YOLO
+
+    from galaxy_core.yolo_detector import undo_ultralytics_side_effects
+
+    undo_ultralytics_side_effects()
+    model = YOLO(args.model)
+    options = dict(
+        data=str(yaml), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, workers=0,
+        device=args.device, seed=args.seed, deterministic=True, amp=False, plots=False,
+        project=str(args.project.resolve()), name=args.name, exist_ok=True, pretrained=False,
+        optimizer="AdamW", lr0=0.002, cos_lr=True, close_mosaic=max(1, args.epochs // 5),
+        fliplr=0.5, flipud=0.5, degrees=0.0, mosaic=1.0, scale=0.5, hsv_h=0.3, hsv_s=0.7,
+        hsv_v=0.4, verbose=True, val=True,
+    )
+    if args.hours:
+        options["time"] = args.hours
+    t1 = time.time()
+    model.train(**options)
+    t_train = time.time() - t1
+    run_dir = args.project.resolve() / args.name
+    best = run_dir / "weights" / "best.pt"
+    metrics = {}
+    trainer = getattr(model, "trainer", None)
+    if trainer is not None and getattr(trainer, "metrics", None):
+        metrics = {k: float(v) for k, v in trainer.metrics.items()}
+    record = dict(command=args.command,
+                  seed=args.seed, model=args.model, imgsz=args.imgsz, n_train=args.n_train,
+                  n_val=args.n_val, dataset_seconds=round(t_data, 1),
+                  train_seconds=round(t_train, 1), threads=args.threads, metrics=metrics,
+                  best=str(best))
+    (run_dir / "record.json").write_text(json.dumps(record, indent=2))
+    if args.weights_out and best.exists():
+        out = Path(args.weights_out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(best, out)
+    print(json.dumps(record, indent=2), flush=True)
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    train(parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

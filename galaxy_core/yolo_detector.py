@@ -1,0 +1,159 @@
+"""The learned galaxy detector: ultralytics YOLO over a whole rendered field.
+
+The only module that imports ultralytics; its results become the project's
+:class:`~galaxy_core.types.Detection` here.  The field's RGB render is cut into
+overlapping tiles at its native pixel scale (the network was trained at that
+scale, objects 4 to 300 px), plus one coarse block-averaged pass for objects
+longer than the tile overlap; boxes are shifted back and merged across seams
+by :mod:`galaxy_core.tiling`.
+
+>>> det = YoloDetector(conf=0.25)            # doctest: +SKIP
+>>> detections = det(rgb, wcs=field.wcs)     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from galaxy_core import tiling
+from galaxy_core.catalog import renumber, with_sky
+from galaxy_core.errors import GalaxyCoreError
+from galaxy_core.types import Detection
+
+Progress = Callable[[float, str], None]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WEIGHTS = REPO_ROOT / "weights" / "detector.pt"
+#: Largest field accepted (pixels), about 20000 x 20000.
+MAX_PIXELS = 400_000_000
+#: torch threads of this process before ultralytics touches them.
+_THREADS = torch.get_num_threads()
+
+
+class YoloDetector:
+    """Configure once, call on RGB fields: ``YoloDetector(conf=0.25)(rgb, wcs=wcs)``.
+
+    Args:
+        weights: a ``.pt`` (or exported ``.onnx``) file; default ``weights/detector.pt``.
+        conf: minimum confidence kept, in [0, 1).
+        iou: IoU above which two boxes are one object (NMS in a tile, merging across tiles).
+        tile: tile side in px (also the network input size: no resampling).
+        overlap: overlap of neighbouring tiles in px; objects up to this long are
+            always seen whole by one tile, longer ones come from the coarse pass.
+        margin: a box within this many px of an inner tile edge counts as cut (dropped).
+        coarse: also run the block-averaged whole-field pass for large objects.
+        batch: tiles per forward pass.
+
+    Thread-safe: calls from concurrent sessions share one model behind a lock.
+    """
+
+    def __init__(self, weights: str | Path | None = None, *, conf: float = 0.25, iou: float = 0.5,
+                 tile: int = 640, overlap: int = 96, margin: float = 2.0, coarse: bool = True,
+                 batch: int = 8) -> None:
+        path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+        if not path.is_file():
+            raise GalaxyCoreError(
+                f"The YOLO detector's weights are missing ({path}); train them with "
+                "`python -m galaxy_core.train_detector` or use the sep method."
+            )
+        if not 0 <= conf < 1 or not 0 < iou <= 1:
+            raise GalaxyCoreError("The detector needs 0 <= conf < 1 and 0 < iou <= 1.")
+        if tile < 64 or tile % 32 or not 0 <= overlap < tile // 2:
+            raise GalaxyCoreError("The tile must be a multiple of 32 px (>= 64) and overlap < tile/2.")
+        self.weights, self.conf, self.iou = path, float(conf), float(iou)
+        self.tile, self.overlap, self.margin = int(tile), int(overlap), float(margin)
+        self.coarse, self.batch = bool(coarse), max(1, int(batch))
+        self._lock = threading.Lock()
+        self._model = _load(path)
+        self.names: dict[int, str] = dict(self._model.names)
+
+    def __repr__(self) -> str:
+        return (f"YoloDetector(weights={self.weights.name!r}, conf={self.conf}, iou={self.iou}, "
+                f"tile={self.tile}, overlap={self.overlap}, coarse={self.coarse})")
+
+    def __call__(self, rgb: np.ndarray, *, wcs=None, progress: Progress | None = None) -> list[Detection]:
+        """Detections in a uint8 (H, W, 3) picture, best first, with RA/Dec when ``wcs`` is given."""
+        image = _as_rgb(rgb)
+        height, width = image.shape[:2]
+        merged = tiling.detect_tiled(
+            image, self._predict, tile=self.tile, overlap=self.overlap, margin=self.margin,
+            coarse=self.coarse, iou=self.iou, batch=self.batch, progress=progress, name="YOLO",
+        )
+        detections = self._to_detections(*merged, height=height, width=width)
+        return with_sky(renumber(detections), wcs)
+
+    def _predict(self, tiles: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """ultralytics on RGB tiles -> per tile (edge boxes (n, 4), scores, class ids)."""
+        tiles = [t[..., ::-1] for t in tiles]  # ultralytics takes numpy images as BGR (OpenCV)
+        with self._lock:
+            results = self._model.predict(tiles, imgsz=self.tile, conf=self.conf, iou=self.iou,
+                                           agnostic_nms=True, max_det=1000, device="cpu",
+                                           verbose=False)
+            # ultralytics' device setup caps torch at (cores - 1) threads; undo it
+            torch.set_num_threads(_THREADS)
+        out = []
+        for r in results:
+            b = r.boxes
+            xyxy = b.xyxy.cpu().numpy().astype(float) - 0.5  # ultralytics: pixel i spans [i, i+1]
+            out.append((xyxy.reshape(-1, 4), b.conf.cpu().numpy().astype(float),
+                        b.cls.cpu().numpy().astype(int)))
+        return out
+
+    def _to_detections(self, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, *,
+                       height: int, width: int) -> list[Detection]:
+        boxes = tiling.clip_boxes(boxes, height, width)
+        return [
+            Detection(id=0, x_min=float(b[0]), y_min=float(b[1]), x_max=float(b[2]),
+                      y_max=float(b[3]), x=float((b[0] + b[2]) / 2), y=float((b[1] + b[3]) / 2),
+                      score=float(s), label=self.names.get(int(c), "object"))
+            for b, s, c in zip(boxes, scores, labels, strict=True)
+            if b[2] - b[0] > 0 and b[3] - b[1] > 0
+        ]
+
+
+def _as_rgb(rgb: np.ndarray) -> np.ndarray:
+    """Check and normalise the input picture to contiguous uint8 (H, W, 3)."""
+    image = np.asarray(rgb)
+    if image.dtype != np.uint8:
+        raise GalaxyCoreError(f"The detector needs an 8-bit RGB picture, got {image.dtype} pixels.")
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise GalaxyCoreError(f"The detector needs an (H, W, 3) RGB picture, got shape {image.shape}.")
+    if min(image.shape[:2]) < 8:
+        raise GalaxyCoreError(f"The picture is too small to detect anything ({image.shape[1]}x{image.shape[0]} px).")
+    if image.shape[0] * image.shape[1] > MAX_PIXELS:
+        raise GalaxyCoreError(f"The picture has more than {MAX_PIXELS:,} pixels; cut it into smaller fields.")
+    return np.ascontiguousarray(image[..., :3])
+
+
+def _load(path: Path):
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(REPO_ROOT / ".yolo_config"))
+    from ultralytics import YOLO
+
+    undo_ultralytics_side_effects()
+    try:
+        return YOLO(str(path), task="detect")
+    except Exception as err:  # a corrupt or foreign file
+        raise GalaxyCoreError(f"Cannot load the detector's weights {path.name}: {err}") from err
+
+
+def undo_ultralytics_side_effects() -> None:
+    """Undo what importing ultralytics changes for the whole process.
+
+    It caps torch at (cores - 1) threads, and patches PIL's ``Image.open`` to
+    pip-install a HEIF plugin when a file is unreadable (offline: a
+    ModuleNotFoundError instead of PIL's own error).  Call after importing it.
+    """
+    from PIL import Image
+    from ultralytics.utils import patches
+
+    torch.set_num_threads(_THREADS)
+    Image.open = patches._image_open

@@ -1,0 +1,189 @@
+"""The morphology classifier: training lowers the loss, checkpoints load, shipped weights predict."""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from synthetic_galaxy import galaxy_image
+from torch.utils.data import DataLoader
+
+from galaxy_core.classifier import DEFAULT_WEIGHTS, Classifier, classify_paths, dihedral_views
+from galaxy_core.errors import GalaxyCoreError
+from galaxy_core.framing import FramingSettings, normalise_scale
+from galaxy_core.morph_transforms import eval_transforms, train_transforms
+from galaxy_core.train_classifier import (
+    FramedDataset,
+    build_model,
+    checkpoint_dict,
+    class_weights,
+    classification_metrics,
+    get_args_parser,
+    train_one_epoch,
+)
+from galaxy_core.types import CLASS_NAMES
+
+
+def _tiny_set(n: int, size: int = 32, seed: int = 0):
+    """Round (Elliptical, 2) versus thin (On_Edge, 3) synthetic galaxies, framed at ``size``."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for i in range(n):
+        thin = i % 2 == 1
+        img = galaxy_image(96, scale_px=rng.uniform(3, 8), axis_ratio=0.15 if thin else 0.9,
+                           angle_deg=rng.uniform(0, 180), seed=seed * 1000 + i)
+        images.append(normalise_scale(img, size))
+        labels.append(3 if thin else 2)
+    return np.stack(images), np.array(labels)
+
+
+def _mean_loss(model, loader, criterion) -> float:
+    model.train()  # batch statistics, as in training; no update
+    with torch.no_grad():
+        losses = [float(criterion(model(x), y)) * len(y) for x, y in loader]
+    return sum(losses) / len(loader.dataset)
+
+
+@pytest.mark.slow
+def test_one_epoch_on_a_tiny_synthetic_set_lowers_the_loss():
+    torch.manual_seed(0)
+    images, labels = _tiny_set(64)
+    ds = FramedDataset(images, labels, train_transforms(32))
+    loader = DataLoader(ds, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(0))
+    eval_loader = DataLoader(FramedDataset(images, labels, eval_transforms(32)), batch_size=64)
+    model = build_model()
+    criterion = torch.nn.CrossEntropyLoss()
+    before = _mean_loss(model, eval_loader, criterion)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    stats = train_one_epoch(model, criterion, opt, loader, None, 0, log=lambda _: None)
+    after = _mean_loss(model, eval_loader, criterion)
+    assert stats["loss"] > 0 and 0 <= stats["acc"] <= 1
+    assert after < 0.8 * before
+
+
+def test_class_weights_balance():
+    y = np.array([0] * 100 + [1] * 25 + [2] * 4)
+    w = class_weights(y, 1.0, n_classes=3)
+    assert np.allclose(w * np.array([100, 25, 4]), w[0] * 100)  # fully balanced
+    assert np.allclose(class_weights(y, 0.0, n_classes=3), 1.0)  # natural
+
+
+def test_metrics_confusion_and_balanced_accuracy():
+    labels = np.array([0, 0, 0, 1])
+    probs = np.eye(6)[[0, 0, 1, 1]]
+    m = classification_metrics(probs, labels)
+    assert m["accuracy"] == 0.75
+    assert m["balanced_accuracy"] == pytest.approx((2 / 3 + 1) / 2)
+    assert m["confusion"][0][:2] == [2, 1]
+
+
+def test_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = build_model().eval()
+    args = get_args_parser().parse_args(["--size", "32"])
+    metrics = {"temperature": 1.5, "accuracy": 0.5}
+    ckpt = checkpoint_dict(model, args, metrics, [], {}, (0.1, 0.1, 0.1), (0.2, 0.2, 0.2),
+                           FramingSettings(), 1.0)
+    path = tmp_path / "clf.pt"
+    torch.save(ckpt, path)
+    clf = Classifier.load(path)
+    assert clf.input_size == 32 and clf.class_names == CLASS_NAMES
+    assert clf.temperature == 1.5
+    crops = [galaxy_image(80, scale_px=5.0, seed=s) for s in range(3)]
+    probs = clf.predict(crops, tta=False)
+    # Same as the in-memory model's output (fp16 weights in the file).
+    x = torch.from_numpy(np.stack([clf.frame(c) for c in crops])).permute(0, 3, 1, 2).float() / 255
+    x = (x - 0.1) / 0.2
+    with torch.no_grad():
+        ref = torch.softmax(model(x) / 1.5, dim=1).numpy()
+    assert np.allclose(probs, ref, atol=2e-2)
+
+
+def test_dihedral_views_are_the_eight_symmetries():
+    x = torch.arange(9.0).view(1, 1, 3, 3)
+    views = dihedral_views(x)
+    assert len(views) == 8
+    assert len({tuple(v.flatten().tolist()) for v in views}) == 8
+
+
+def test_missing_or_bad_weights_is_a_user_error(tmp_path):
+    with pytest.raises(GalaxyCoreError, match="not found"):
+        Classifier.load(tmp_path / "nope.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(GalaxyCoreError, match="Cannot load"):
+        Classifier.load(bad)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return Classifier.load()
+
+
+def test_shipped_weights_give_six_probabilities_summing_to_one(shipped):
+    assert DEFAULT_WEIGHTS.stat().st_size < 26 * 2**20
+    crops = [galaxy_image(size, scale_px=s, seed=i) for i, (size, s) in enumerate([(64, 3), (128, 8), (200, 5)])]
+    for tta in (False, True):
+        p = shipped.predict(crops, tta=tta)
+        assert p.shape == (3, 6)
+        assert np.allclose(p.sum(axis=1), 1.0) and (p >= 0).all()
+    assert shipped.predict(np.stack([crops[0]] * 2)).shape == (2, 6)
+
+
+def test_shipped_weights_are_thread_safe(shipped):
+    crops = [galaxy_image(96, scale_px=4 + i, axis_ratio=0.3 + 0.1 * i, seed=i) for i in range(4)]
+    expected = shipped.predict(crops, tta=False)
+    results = [None] * 4
+
+    def work(i):
+        results[i] = shipped.predict(crops, tta=False)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        assert np.allclose(r, expected, atol=1e-6)
+
+
+def _write_images(tmp_path: Path) -> list[str]:
+    paths = []
+    for i, (scale, ratio) in enumerate([(6.0, 0.9), (5.0, 0.2)]):
+        p = tmp_path / f"gal{i}.png"
+        Image.fromarray(galaxy_image(120, scale_px=scale, axis_ratio=ratio, seed=i)).save(p)
+        paths.append(str(p))
+    return paths
+
+
+def test_classify_paths_columns(tmp_path):
+    paths = _write_images(tmp_path)
+    df = classify_paths(paths, tta=False)
+    assert list(df.columns) == ["path", "label", *CLASS_NAMES]
+    assert list(df["path"]) == paths
+    assert np.allclose(df[list(CLASS_NAMES)].sum(axis=1), 1.0)
+    assert set(df["label"]) <= set(CLASS_NAMES)
+
+
+def test_unreadable_image_is_a_clear_error(tmp_path, shipped):
+    good = _write_images(tmp_path)[0]
+    bad = tmp_path / "corrupt.jpg"
+    bad.write_bytes(b"\xff\xd8\xff garbage")
+    with pytest.raises(GalaxyCoreError, match="corrupt.jpg"):
+        shipped.classify_paths([good, str(bad)])
+
+
+def test_cli_classify_columns(tmp_path, capsys):
+    cli = pytest.importorskip("galaxy_core.cli")
+    paths = _write_images(tmp_path)
+    assert cli.main(["classify", *paths, "--no-tta"]) == 0
+    df = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(df.columns) == ["path", "label", *CLASS_NAMES]
+    assert len(df) == 2
+    assert np.allclose(df[list(CLASS_NAMES)].sum(axis=1), 1.0, atol=1e-4)

@@ -1,0 +1,99 @@
+"""Detector training scenes: exact truth, the S/N definition of detectable, YOLO labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from galaxy_core.scene_synth import (
+    MIN_SNR,
+    Library,
+    Placed,
+    isolate,
+    make_scene,
+    random_render_settings,
+    render_scene,
+    truth_table,
+    yolo_lines,
+)
+from galaxy_core.types import Field
+
+
+def _blob(peak: float, sigma: float = 1.5, r: int = 8) -> np.ndarray:
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    return (peak * np.exp(-(xx**2 + yy**2) / (2 * sigma**2)))[None].astype(np.float32)
+
+
+def _field(size: int = 64, n_bands: int = 1) -> Field:
+    return Field(np.zeros((n_bands, size, size), np.float32))
+
+
+def test_isophotal_snr_and_detectable_threshold():
+    model = _blob(3.0)
+    table = truth_table(_field(), [Placed("galaxy", 20, 20, model)])
+    iso = model[0] >= 1.0
+    expected = model[0][iso].sum() / np.sqrt(iso.sum())
+    assert table.snr[0] == pytest.approx(expected, rel=1e-5)
+    faint = truth_table(_field(), [Placed("galaxy", 20, 20, _blob(1.2))])
+    bright = truth_table(_field(), [Placed("galaxy", 20, 20, _blob(40.0))])
+    assert faint.snr[0] < MIN_SNR and not faint.detectable[0]
+    assert bright.snr[0] >= MIN_SNR and bright.detectable[0]
+
+
+def test_three_bands_lower_the_luminance_noise():
+    one = truth_table(_field(n_bands=1), [Placed("galaxy", 20, 20, _blob(2.0))])
+    three = truth_table(_field(n_bands=3), [Placed("galaxy", 20, 20, np.repeat(_blob(2.0), 3, 0))])
+    assert three.snr[0] > 1.5 * one.snr[0]
+
+
+def test_box_is_the_one_sigma_isophote_and_edge_objects_are_clipped():
+    model = _blob(100.0, sigma=2.0)
+    iso = model[0] >= 1.0
+    rows, cols = np.nonzero(iso)
+    table = truth_table(_field(), [Placed("galaxy", 10, 30, model), Placed("galaxy", -8, -8, model)])
+    inside, cut = table.iloc[0], table.iloc[1]
+    assert inside.x_min == 30 + cols.min() - 0.5 and inside.x_max == 30 + cols.max() + 0.5
+    assert inside.y_min == 10 + rows.min() - 0.5 and inside.y_max == 10 + rows.max() + 0.5
+    assert inside.x == pytest.approx(38.0) and inside.y == pytest.approx(18.0)
+    assert cut.x_min == -0.5 and cut.y_min == -0.5 and cut.x_max < inside.x_max
+    assert cut.detectable  # half of a bright object is still detectable
+
+
+def test_yolo_lines_are_normalised_and_skip_undetectable():
+    table = truth_table(_field(), [Placed("galaxy", 20, 20, _blob(50.0)),
+                                   Placed("star", 40, 5, _blob(30.0, sigma=1.0)),
+                                   Placed("galaxy", 5, 40, _blob(0.5))])
+    lines = yolo_lines(table, 64, 64)
+    assert len(lines) == 2
+    values = np.array([[float(v) for v in line.split()] for line in lines])
+    assert values[:, 0].tolist() == [0, 1]
+    assert (values[:, 1:] > 0).all() and (values[:, 1:] <= 1).all()
+    assert values[0, 1] * 64 - 0.5 == pytest.approx(28.0, abs=1e-3)  # centre of the blob at column 28
+
+
+def _toy_library() -> Library:
+    rng = np.random.default_rng(0)
+    stamps = tuple(np.abs(rng.normal(1, 0.3, (3, 20, 30))).astype(np.float32) / 600 for _ in range(4))
+    psf = _blob(1.0, sigma=1.0, r=4)[0]
+    return Library(stamps, ("a", "b", "c", "d"), ("train", "train", "val", "val"), psf / psf.sum(), ())
+
+
+def test_scenes_are_reproducible_and_render_under_random_settings():
+    lib = _toy_library()
+    f1, p1 = make_scene(np.random.default_rng(5), lib, size=96, density=200)
+    f2, p2 = make_scene(np.random.default_rng(5), lib, size=96, density=200)
+    assert np.array_equal(f1.data, f2.data) and len(p1) == len(p2) > 0
+    rng = np.random.default_rng(1)
+    for _ in range(25):
+        rgb = render_scene(f1, random_render_settings(rng))
+        assert rgb.shape == (96, 96, 3) and rgb.dtype == np.uint8
+
+
+def test_isolate_separates_the_central_object_from_its_sky():
+    rng = np.random.default_rng(2)
+    img = rng.normal(0, 1, (3, 80, 80)).astype(np.float32)
+    img[:, 35:45, 35:45] += 50
+    img[:, 5:9, 60:64] += 50  # a neighbour that must not be in the stamp
+    (stamp,) = isolate(img)
+    assert 10 <= stamp.shape[1] <= 16 and 10 <= stamp.shape[2] <= 16
+    assert stamp.min() >= 0 and stamp.mean(axis=0).sum() == pytest.approx(1.0, rel=1e-4)
