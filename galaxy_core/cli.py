@@ -168,17 +168,13 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from PIL import Image
-
+    from galaxy_core.annotate import png_bytes
     from galaxy_core.render import render
 
     field = load_cli_field(args)
     rgb = render(field, render_settings_of(args, field))
     origin = args.origin or ("lower" if field.kind == "fits" else "upper")
-    if origin == "lower":
-        rgb = rgb[::-1]
-    buf = _png_bytes(Image.fromarray(rgb))
-    _write(args.output, buf)
+    _write(args.output, png_bytes(rgb, origin_lower=origin == "lower"))
     print(f"{field.width}x{field.height} field rendered to {args.output}", file=sys.stderr)
     return 0
 
@@ -189,14 +185,6 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     df = classify_paths([str(p) for p in args.images], tta=not args.no_tta)
     sys.stdout.write(df.to_csv(index=False, float_format="%.6f"))
     return 0
-
-
-def _png_bytes(image) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def _write(path: Path, data: bytes) -> None:

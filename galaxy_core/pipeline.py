@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from galaxy_core.catalog import renumber, with_sky
+from galaxy_core.catalog import renumber
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.render import RenderSettings, default_settings, render
 from galaxy_core.sep_detect import SepDetector
@@ -111,8 +111,8 @@ def detect(field: Field, rgb: np.ndarray, settings: RunSettings, *, detector=Non
             raise GalaxyCoreError("The YOLO detector's weights (weights/detector.pt) are not installed.")
         detector = detector or load_detector()
         found = detector(rgb, wcs=field.wcs, progress=progress)
-    kept = [d for d in found if d.score >= settings.min_score]
-    return renumber(with_sky(kept, field.wcs))
+    # Both detectors attach RA/Dec from the field's WCS; only the numbering changes here.
+    return renumber([d for d in found if d.score >= settings.min_score])
 
 
 def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=None, tta: bool = False,

@@ -418,17 +418,23 @@ def test_three_bands_of_different_sizes_are_refused():
     assert any("same size" in e.value for e in at.error)
 
 
-def test_unexpected_failure_shows_a_generic_message(monkeypatch):
-    def broken(*args, **kwargs):
-        raise RuntimeError("secret internal detail")
-
-    monkeypatch.setattr(pipeline, "run", broken)
+def run_app_with_pipeline(monkeypatch, run):
+    """The demo app run once with ``pipeline.run`` replaced and no cached result."""
     from app import caching
 
+    monkeypatch.setattr(pipeline, "run", run)
     caching.run_store().clear()
     at = new_app()
     at.run()
     assert_clean(at)
+    return at
+
+
+def test_unexpected_failure_shows_a_generic_message(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internal detail")
+
+    at = run_app_with_pipeline(monkeypatch, broken)
     assert any("Something went wrong while detecting" in e.value for e in at.error)
     assert all("secret internal detail" not in e.value for e in at.error)
 
@@ -437,13 +443,7 @@ def test_core_error_during_the_run_is_shown_as_is(monkeypatch):
     def refuses(*args, **kwargs):
         raise GalaxyCoreError("sep found 30000 objects, more than 20000: the threshold is too low.")
 
-    monkeypatch.setattr(pipeline, "run", refuses)
-    from app import caching
-
-    caching.run_store().clear()
-    at = new_app()
-    at.run()
-    assert_clean(at)
+    at = run_app_with_pipeline(monkeypatch, refuses)
     assert [e.value for e in at.error] == [
         "sep found 30000 objects, more than 20000: the threshold is too low."]
 
