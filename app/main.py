@@ -34,6 +34,10 @@ from app.review_panel import (  # noqa: E402
 from app.run_panel import last_result, run_controls, run_detection, run_key, sep_baseline  # noqa: E402
 from app.stretch_panel import stretch_controls, stretch_preview  # noqa: E402
 
+#: The main tabs, and the session-state key of the open one.
+TABS = ("Inspect", "Stretch", "Export", "Field and header")
+TAB_KEY = "main_tab"
+
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
 
@@ -56,16 +60,19 @@ def page() -> None:
     field = loaded.field
     origin_lower = field.kind == "fits"
     run_box, filter_box = st.sidebar.container(), st.sidebar.container()
-    tab_inspect, tab_stretch, tab_export, tab_info = st.tabs(
-        ["Inspect", "Stretch", "Export", "Field and header"])
+    # Lazy tabs: only the open tab's content runs and reaches the browser (widgets
+    # whose state must survive a tab switch are drawn in every run).
+    tab_inspect, tab_stretch, tab_export, tab_info = st.tabs(TABS, on_change="rerun", key=TAB_KEY)
 
     with tab_stretch:
         with guarded("setting the stretch", reraise=True):
             render_settings = stretch_controls(loaded.key, field)
-        with guarded("drawing the preview"):
-            stretch_preview(loaded.key, field, render_settings)
-    with tab_info, guarded("showing the header"):
-        field_info(field)
+        if tab_stretch.open:
+            with guarded("drawing the preview"):
+                stretch_preview(loaded.key, field, render_settings)
+    if tab_info.open:
+        with tab_info, guarded("showing the header"):
+            field_info(field)
 
     with run_box, guarded("reading the run settings", reraise=True):
         run_settings, run_now = run_controls()
@@ -94,25 +101,27 @@ def page() -> None:
     with tab_inspect:
         st.caption(f"{result.method} detector{' + classifier' if result.classified else ''}: "
                    f"{len(df)} detections in {result.seconds:.1f} s (cached for these settings).")
-        sep = ()
-        if filters.sep_overlay:
-            with guarded("running the sep baseline"):
-                sep = sep_baseline(loaded.key, loaded)
-        field_col, detail_col = st.columns([3, 2])
-        with field_col, guarded("drawing the field"):
-            preview = caching.preview_uri(loaded.key, field, rkey, render_settings)
-            field_view(loaded, preview, shown, len(df), sep)
-        with detail_col, guarded("opening the detection"):
-            chosen = detection_picker(shown, df["id"].tolist())
-            if chosen is not None:
-                det = next(d for d in result.detections if d.id == chosen)
-                detection_detail(det, rgb(), rkey, origin_lower=origin_lower)
-        with guarded("listing the detections"):
-            detection_table(result, rgb(), shown, origin_lower=origin_lower)
-    with tab_export, guarded("preparing the exports"):
-        meta = {"field": field.name, "method": result.method,
-                "threshold": filters.min_score}
-        export_panel(shown.sort_values("id"), field, rgb, meta=meta)
+        if tab_inspect.open:
+            sep = ()
+            if filters.sep_overlay:
+                with guarded("running the sep baseline"):
+                    sep = sep_baseline(loaded.key, loaded)
+            field_col, detail_col = st.columns([3, 2])
+            with field_col, guarded("drawing the field"):
+                preview = caching.preview_uri(loaded.key, field, rkey, render_settings)
+                field_view(loaded, preview, shown, len(df), sep)
+            with detail_col, guarded("opening the detection"):
+                chosen = detection_picker(shown, df["id"].tolist())
+                if chosen is not None:
+                    det = next(d for d in result.detections if d.id == chosen)
+                    detection_detail(det, rgb(), rkey, origin_lower=origin_lower)
+            with guarded("listing the detections"):
+                detection_table(result, rgb(), shown, origin_lower=origin_lower)
+    if tab_export.open:
+        with tab_export, guarded("preparing the exports"):
+            meta = {"field": field.name, "method": result.method,
+                    "threshold": filters.min_score}
+            export_panel(shown.sort_values("id"), field, rgb, meta=meta)
 
 
 main()

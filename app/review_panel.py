@@ -15,6 +15,8 @@ from galaxy_core.types import CLASS_NAMES, Detection
 ORDERS = ("Uncertain first", "Score, high first", "Id")
 TABLE_MAX_ROWS = 500
 SELECTED = "detection_id"
+#: The open detection, kept while the Inspect tab is closed (its picker is not drawn then).
+KEPT = "detection_id_kept"
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,9 @@ def detection_table(result: caching.RunResult, rgb, shown: pd.DataFrame, *, orig
 def detection_picker(shown: pd.DataFrame, all_ids: list[int]) -> int | None:
     """A chooser of the open detection (kept in sync with plot and table clicks)."""
     ids = shown["id"].tolist()
+    if SELECTED not in st.session_state and st.session_state.get(KEPT) is not None:
+        # Back from another tab: the picker was not drawn there, so Streamlit dropped its state.
+        st.session_state[SELECTED] = st.session_state[KEPT]
     current = st.session_state.get(SELECTED)
     if current is not None and current not in ids and current in all_ids:
         ids = [current, *ids]
@@ -138,5 +143,7 @@ def detection_picker(shown: pd.DataFrame, all_ids: list[int]) -> int | None:
         return None
     if current not in ids:
         st.session_state.pop(SELECTED, None)
-    return st.selectbox("Open detection", ids, key=SELECTED, index=None,
-                        placeholder="Click a circle or a table row, or pick an id")
+    chosen = st.selectbox("Open detection", ids, key=SELECTED, index=None,
+                          placeholder="Click a circle or a table row, or pick an id")
+    st.session_state[KEPT] = chosen
+    return chosen

@@ -29,6 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from galaxy_core import tiling  # noqa: E402
+from galaxy_core.matching import (  # noqa: E402
+    average_precision,
+    evaluate_boxes,
+    match_boxes,
+    precision_recall,
+)
 from galaxy_core.render import RenderSettings, render  # noqa: E402
 from galaxy_core.scene_synth import DATA_DIR, build_library, heldout_field  # noqa: E402
 from galaxy_core.sep_detect import SepDetector  # noqa: E402
@@ -48,72 +54,6 @@ STRETCHES = {
 
 def boxes_of(dets) -> np.ndarray:
     return np.array([[d.x_min, d.y_min, d.x_max, d.y_max] for d in dets], dtype=float).reshape(-1, 4)
-
-
-def centre_match(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """(len(pred), len(truth)) True where each box's centre lies in the other box."""
-    pc = (pred[:, :2] + pred[:, 2:]) / 2
-    tc = (truth[:, :2] + truth[:, 2:]) / 2
-    a = ((pc[:, None, 0] >= truth[None, :, 0]) & (pc[:, None, 0] <= truth[None, :, 2])
-         & (pc[:, None, 1] >= truth[None, :, 1]) & (pc[:, None, 1] <= truth[None, :, 3]))
-    b = ((tc[None, :, 0] >= pred[:, None, 0]) & (tc[None, :, 0] <= pred[:, None, 2])
-         & (tc[None, :, 1] >= pred[:, None, 1]) & (tc[None, :, 1] <= pred[:, None, 3]))
-    return a & b
-
-
-def match(pred: np.ndarray, scores: np.ndarray, truth: np.ndarray, *, mode: str) -> np.ndarray:
-    """Greedy, best score first: index of the truth row each prediction takes, or -1."""
-    if mode == "iou":
-        quality = tiling.box_iou(pred, truth)
-        ok = quality >= 0.5
-    else:
-        ok = centre_match(pred, truth)
-        quality = tiling.box_iou(pred, truth) + ok
-    taken = np.zeros(len(truth), dtype=bool)
-    out = np.full(len(pred), -1)
-    for i in np.argsort(-scores, kind="stable"):
-        cand = np.flatnonzero(ok[i] & ~taken)
-        if cand.size:
-            j = cand[np.argmax(quality[i, cand])]
-            taken[j] = True
-            out[i] = j
-    return out
-
-
-def evaluate(pred: np.ndarray, scores: np.ndarray, truth_df, *, mode: str) -> dict:
-    """TP / FP / ignored against all truth; detectable rows count for recall."""
-    truth = truth_df[["x_min", "y_min", "x_max", "y_max"]].to_numpy(float)
-    detectable = truth_df["detectable"].to_numpy(bool)
-    m = match(pred, scores, truth, mode=mode) if len(truth) and len(pred) else np.full(len(pred), -1)
-    tp = (m >= 0) & detectable[np.maximum(m, 0)]
-    ignored = (m >= 0) & ~detectable[np.maximum(m, 0)]
-    found = np.zeros(len(truth), dtype=bool)
-    found[m[tp]] = True
-    return dict(tp=tp, fp=(m < 0), ignored=ignored, found=found, detectable=detectable,
-                scores=scores)
-
-
-def average_precision(evals: list[dict]) -> float:
-    """Area under the interpolated precision-recall curve (all points), pooled over fields."""
-    scores = np.concatenate([e["scores"][~e["ignored"]] for e in evals])
-    tp = np.concatenate([e["tp"][~e["ignored"]] for e in evals])
-    n_pos = sum(int(e["detectable"].sum()) for e in evals)
-    order = np.argsort(-scores, kind="stable")
-    tp = tp[order]
-    ctp, cfp = np.cumsum(tp), np.cumsum(~tp)
-    recall = ctp / max(n_pos, 1)
-    precision = ctp / np.maximum(ctp + cfp, 1)
-    mrec = np.r_[0, recall, recall[-1] if len(recall) else 0]
-    mpre = np.r_[1, precision, 0]
-    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
-    return float(np.sum(np.diff(mrec) * mpre[1:]))
-
-
-def pr(evals: list[dict], threshold: float) -> tuple[float, float]:
-    tp = sum(int((e["tp"] & (e["scores"] >= threshold)).sum()) for e in evals)
-    fp = sum(int((e["fp"] & (e["scores"] >= threshold)).sum()) for e in evals)
-    n_pos = sum(int(e["detectable"].sum()) for e in evals)
-    return tp / max(tp + fp, 1), tp / max(n_pos, 1)
 
 
 def annotate(rgb: np.ndarray, layers: list[tuple[np.ndarray, tuple[int, int, int]]], path: Path,
@@ -164,20 +104,20 @@ def synthetic_section(det: YoloDetector, lib, seeds: list[int], size: int, resul
             for name, found_dets in dets.items():
                 b, sc = boxes_of(found_dets), np.array([d.score for d in found_dets])
                 for mode in ("iou", "centre"):
-                    ev[name][mode].append(evaluate(b, sc, truth, mode=mode))
+                    ev[name][mode].append(evaluate_boxes(b, sc, truth, mode=mode))
                 e = ev[name]["iou"][-1]
                 found = np.zeros(len(truth), dtype=bool)
-                m = match(b, sc, t_boxes, mode="iou") if len(b) and len(t_boxes) else np.full(len(b), -1)
+                m = match_boxes(b, sc, t_boxes, mode="iou")
                 keep = (m >= 0) & (sc >= (conf if name == "yolo" else 0.0))
                 found[m[keep]] = True
-                found &= e["detectable"]
+                found &= e.detectable
                 blends[name][0] += int((found & blended).sum())
                 blends[name][1] += int(blended.sum())
         print(f"{n_obj} objects")
         for name in ("yolo", "sep"):
             row = {}
             for mode in ("iou", "centre"):
-                p, r = pr(ev[name][mode], conf if name == "yolo" else 0.0)
+                p, r = precision_recall(ev[name][mode], conf if name == "yolo" else 0.0)
                 ap = average_precision(ev[name][mode])
                 row[mode] = dict(precision=round(p, 4), recall=round(r, 4), ap50=round(ap, 4))
                 print(f"{name:4s} [{mode:6s} match] precision {p:.3f}  recall {r:.3f}  "
@@ -202,7 +142,7 @@ def synthetic_section(det: YoloDetector, lib, seeds: list[int], size: int, resul
                 b = boxes_of(kept)
                 sc = np.array([d.score for d in kept])
                 for mode in got:
-                    got[mode] += int((evaluate(b, sc, truth, mode=mode)["found"] & in_bin).sum())
+                    got[mode] += int((evaluate_boxes(b, sc, truth, mode=mode).found & in_bin).sum())
             line += f"   {got['iou'] / max(n, 1):.3f} / {got['centre'] / max(n, 1):.3f}"
             results.setdefault(f"completeness_{name}", {})[f"{SNR_BINS[k]}-{SNR_BINS[k + 1]}"] = (
                 round(got["iou"] / max(n, 1), 4), round(got["centre"] / max(n, 1), 4), n)
@@ -267,8 +207,8 @@ def stretch_section(det: YoloDetector, lib, seed: int, size: int, results: dict,
     recalls = {}
     for name, settings in STRETCHES.items():
         dets = [d for d in det(render(field, settings)) if d.score >= conf]
-        e = evaluate(boxes_of(dets), np.array([d.score for d in dets]), truth, mode="iou")
-        p, r = pr([e], conf)
+        e = evaluate_boxes(boxes_of(dets), np.array([d.score for d in dets]), truth, mode="iou")
+        p, r = precision_recall([e], conf)
         recalls[name] = r
         print(f"{name:24s} recall {r:.3f}  precision {p:.3f}  ({len(dets)} boxes)")
     best = max(recalls.values())

@@ -101,16 +101,38 @@ def _as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     return arr
 
 
+def _median_of_counts(counts: np.ndarray) -> float:
+    """Median of non-negative integers given their histogram (``counts[v]`` = how many equal v)."""
+    n = int(counts.sum())
+    cum = np.cumsum(counts)
+    lo = int(np.searchsorted(cum, (n - 1) // 2, side="right"))
+    hi = int(np.searchsorted(cum, n // 2, side="right"))
+    return 0.5 * (lo + hi)
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    """Mean of the three channels, float32 (H, W) (the same values as ``mean(axis=2)``, faster)."""
+    return (rgb[..., 0].astype(np.float32) + rgb[..., 1] + rgb[..., 2]) / np.float32(3.0)
+
+
 def sky_stats(image: np.ndarray) -> tuple[np.ndarray, float]:
-    """Per-channel sky level (median of the outer border, DN) and luminance sky sigma (DN)."""
-    rgb = _as_rgb_uint8(image).astype(np.float32)
+    """Per-channel sky level (median of the outer border, DN) and luminance sky sigma (DN).
+
+    Medians of uint8 data are taken from histograms (exact, and much faster
+    than sorting on the small crops the classifier sees).
+    """
+    rgb = _as_rgb_uint8(image)
     h, w = rgb.shape[:2]
     b = max(1, int(round(0.08 * min(h, w))))
     border = np.concatenate([rgb[:b].reshape(-1, 3), rgb[-b:].reshape(-1, 3),
                              rgb[:, :b].reshape(-1, 3), rgb[:, -b:].reshape(-1, 3)])
-    level = np.median(border, axis=0)
-    lum = border.mean(axis=1)
-    sigma = 1.4826 * float(np.median(np.abs(lum - np.median(lum))))
+    level = np.array([_median_of_counts(np.bincount(border[:, c], minlength=256)) for c in range(3)],
+                     dtype=np.float32)
+    # Luminance = channel sum / 3; the MAD of the sums, in half-steps, is an integer histogram too.
+    total = border.astype(np.int32).sum(axis=1)
+    med2 = int(round(2 * _median_of_counts(np.bincount(total, minlength=766))))
+    mad = _median_of_counts(np.bincount(np.abs(2 * total - med2))) / 2.0
+    sigma = 1.4826 * mad / 3.0
     return level, max(sigma, 1.0)
 
 
@@ -133,7 +155,7 @@ def measure_extent(image: np.ndarray, *, settings: FramingSettings | None = None
     h, w = rgb.shape[:2]
     cx, cy = centre_xy if centre_xy is not None else ((w - 1) / 2.0, (h - 1) / 2.0)
     level, sigma = sky_stats(rgb)
-    lum = rgb.astype(np.float32).mean(axis=2) - float(level.mean())
+    lum = _luminance(rgb) - float(level.mean())
     smooth = ndimage.gaussian_filter(lum, s.smooth_px) if s.smooth_px > 0 else lum
     # Smoothing lowers the noise by about 1 / (2 sqrt(pi) sigma_smooth) per pixel.
     noise = sigma / (2.0 * np.sqrt(np.pi) * s.smooth_px) if s.smooth_px >= 0.5 else sigma

@@ -1,8 +1,16 @@
-"""Matching detections to a truth catalogue: completeness and purity.
+"""Matching detections to a truth catalogue: completeness, purity and AP.
 
-A detection matches a truth object when its centre is within
-``max(min_radius, radius_factor * re)`` pixels of the object's centre; pairs are
-taken closest first and each side is used once.
+Two kinds of match:
+
+- by centre (:func:`match`): a detection matches a truth object when its
+  centre is within ``max(min_radius, radius_factor * re)`` px of the object's
+  centre; pairs are taken closest first and each side is used once.
+- by box (:func:`match_boxes`, :func:`evaluate_boxes`): greedy, highest score
+  first, as in the PASCAL VOC / COCO evaluation; a prediction takes the best
+  free truth box with IoU >= 0.5 ("iou"), or, in the lenient "centre" mode,
+  one whose centre lies in the prediction's box and vice versa.  Predictions
+  that match an undetectable truth object are ignored (neither true nor
+  false), so a detector is not punished for finding faint real objects.
 """
 
 from __future__ import annotations
@@ -13,7 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from galaxy_core.tiling import box_iou
 from galaxy_core.types import Detection
+
+BOX_COLUMNS = ["x_min", "y_min", "x_max", "y_max"]
 
 
 @dataclass(frozen=True)
@@ -74,3 +85,106 @@ def completeness_by_snr(result: MatchResult, truth: pd.DataFrame,
         rows.append(dict(snr_lo=lo, snr_hi=hi, n=n, found=int(found[sel].sum()),
                          completeness=found[sel].mean() if n else float("nan")))
     return pd.DataFrame(rows)
+
+
+def centres_inside(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(len(pred), len(truth)) True where each box's centre lies in the other box.
+
+    Boxes are (N, 4) arrays of x_min, y_min, x_max, y_max in px.
+    """
+    pc = (pred[:, :2] + pred[:, 2:]) / 2
+    tc = (truth[:, :2] + truth[:, 2:]) / 2
+    a = ((pc[:, None, 0] >= truth[None, :, 0]) & (pc[:, None, 0] <= truth[None, :, 2])
+         & (pc[:, None, 1] >= truth[None, :, 1]) & (pc[:, None, 1] <= truth[None, :, 3]))
+    b = ((tc[None, :, 0] >= pred[:, None, 0]) & (tc[None, :, 0] <= pred[:, None, 2])
+         & (tc[None, :, 1] >= pred[:, None, 1]) & (tc[None, :, 1] <= pred[:, None, 3]))
+    return a & b
+
+
+def match_boxes(pred: np.ndarray, scores: np.ndarray, truth: np.ndarray, *, mode: str = "iou",
+                min_iou: float = 0.5) -> np.ndarray:
+    """Greedy, best score first: the index of the truth box each prediction takes, or -1.
+
+    Args:
+        pred, truth: (N, 4) and (M, 4) boxes, x_min, y_min, x_max, y_max (px).
+        scores: (N,) prediction confidences.
+        mode: ``"iou"`` (IoU >= ``min_iou``) or ``"centre"`` (centres inside each other's box).
+    """
+    out = np.full(len(pred), -1)
+    if len(pred) == 0 or len(truth) == 0:
+        return out
+    iou = box_iou(pred, truth)
+    if mode == "iou":
+        ok, quality = iou >= min_iou, iou
+    elif mode == "centre":
+        ok = centres_inside(pred, truth)
+        quality = iou + ok
+    else:
+        raise ValueError(f"mode must be 'iou' or 'centre', got {mode!r}")
+    taken = np.zeros(len(truth), dtype=bool)
+    for i in np.argsort(-np.asarray(scores), kind="stable"):
+        cand = np.flatnonzero(ok[i] & ~taken)
+        if cand.size:
+            j = cand[np.argmax(quality[i, cand])]
+            taken[j] = True
+            out[i] = j
+    return out
+
+
+@dataclass(frozen=True)
+class BoxEvaluation:
+    """One field's predictions scored against its truth.
+
+    Attributes:
+        scores: (N,) prediction confidences.
+        tp, fp, ignored: (N,) bool; a prediction is exactly one of them.
+        found: (M,) bool, truth objects matched by a true positive.
+        detectable: (M,) bool, truth objects that count for recall.
+    """
+
+    scores: np.ndarray
+    tp: np.ndarray
+    fp: np.ndarray
+    ignored: np.ndarray
+    found: np.ndarray
+    detectable: np.ndarray
+
+
+def evaluate_boxes(pred: np.ndarray, scores: np.ndarray, truth: pd.DataFrame, *,
+                   mode: str = "iou") -> BoxEvaluation:
+    """Score predictions against a truth table (columns x_min..y_max and bool ``detectable``)."""
+    boxes = truth[BOX_COLUMNS].to_numpy(float).reshape(-1, 4)
+    detectable = truth["detectable"].to_numpy(bool)
+    scores = np.asarray(scores, dtype=float).reshape(-1)
+    m = match_boxes(np.asarray(pred, float).reshape(-1, 4), scores, boxes, mode=mode)
+    hit = m >= 0
+    real = detectable[np.maximum(m, 0)] if len(detectable) else np.zeros(len(m), bool)
+    tp, ignored = hit & real, hit & ~real
+    found = np.zeros(len(boxes), dtype=bool)
+    found[m[tp]] = True
+    return BoxEvaluation(scores=scores, tp=tp, fp=~hit, ignored=ignored, found=found,
+                         detectable=detectable)
+
+
+def average_precision(evals: Sequence[BoxEvaluation]) -> float:
+    """Area under the interpolated precision-recall curve (all points), pooled over fields."""
+    scores = np.concatenate([e.scores[~e.ignored] for e in evals])
+    tp = np.concatenate([e.tp[~e.ignored] for e in evals])
+    n_pos = sum(int(e.detectable.sum()) for e in evals)
+    order = np.argsort(-scores, kind="stable")
+    tp = tp[order]
+    ctp, cfp = np.cumsum(tp), np.cumsum(~tp)
+    recall = ctp / max(n_pos, 1)
+    precision = ctp / np.maximum(ctp + cfp, 1)
+    mrec = np.r_[0, recall, recall[-1] if len(recall) else 0]
+    mpre = np.r_[1, precision, 0]
+    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
+    return float(np.sum(np.diff(mrec) * mpre[1:]))
+
+
+def precision_recall(evals: Sequence[BoxEvaluation], threshold: float) -> tuple[float, float]:
+    """(precision, recall) of the predictions scoring >= ``threshold``, pooled over fields."""
+    tp = sum(int((e.tp & (e.scores >= threshold)).sum()) for e in evals)
+    fp = sum(int((e.fp & (e.scores >= threshold)).sum()) for e in evals)
+    n_pos = sum(int(e.detectable.sum()) for e in evals)
+    return tp / max(tp + fp, 1), tp / max(n_pos, 1)

@@ -30,12 +30,20 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from galaxy_core import calibration
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.framing import FramingSettings, frame_crop, measure_extent
-from galaxy_core.morph_data import SPLIT_SEED, kaggle_items, labelled_items, load_rgb
+from galaxy_core.morph_data import (
+    SPLIT_SEED,
+    grey_galaxy_items,
+    kaggle_items,
+    labelled_items,
+    load_rgb,
+)
 from galaxy_core.morph_transforms import eval_transforms, no_aug_transforms, train_transforms
 from galaxy_core.types import CLASS_NAMES
 
 #: Side of the window cut around an object in a field before framing, px.
 FIELD_WINDOW_PX = 64
+#: Label of items known only to be "not Star/Artifact" (grey galaxies without morphology).
+NOT_STAR = -1
 
 
 def build_model(num_classes: int = len(CLASS_NAMES)) -> nn.Module:
@@ -125,6 +133,30 @@ class TimeCosineLR:
         return f"TimeCosineLR(max_lr={self.max_lr}, budget_s={self.budget_s}, warmup={self.warmup})"
 
 
+class PartialLabelLoss(nn.Module):
+    """Cross-entropy for labelled items; ``-log(1 - p_star)`` for :data:`NOT_STAR` items.
+
+    The grey ground-based galaxy cutouts have no morphology label, but they are
+    certainly not stars: this term teaches the network that grey does not mean
+    star without inventing a morphology for them.
+    """
+
+    def __init__(self, star_index: int, **ce_kwargs) -> None:
+        super().__init__()
+        self.star_index = star_index
+        self.ce = nn.CrossEntropyLoss(reduction="sum", **ce_kwargs)
+
+    def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        known = y >= 0
+        total = self.ce(logits[known], y[known]) if bool(known.any()) else logits.sum() * 0.0
+        unknown = ~known
+        if bool(unknown.any()):
+            lu = logits[unknown]
+            rest = torch.cat([lu[:, : self.star_index], lu[:, self.star_index + 1:]], dim=1)
+            total = total + (torch.logsumexp(lu, dim=1) - torch.logsumexp(rest, dim=1)).sum()
+        return total / len(y)
+
+
 def train_one_epoch(model, criterion, optimizer, loader, scheduler, epoch: int, *, log=print,
                     print_freq: int = 50) -> dict[str, float]:
     """One pass over ``loader`` (ends early when a TimeCosineLR budget is spent): loss, accuracy, images/s."""
@@ -143,7 +175,7 @@ def train_one_epoch(model, criterion, optimizer, loader, scheduler, epoch: int, 
             scheduler.step()
         n += len(y)
         loss_sum += loss.item() * len(y)
-        correct += int((out.argmax(1) == y).sum())
+        correct += int((out.argmax(1) == y).sum())  # NOT_STAR items never count as correct
         if step % print_freq == 0:
             log(f"epoch {epoch} step {step}/{len(loader)} loss {loss.item():.4f} "
                 f"lr {optimizer.param_groups[0]['lr']:.2e} {n / (time.time() - t0):.1f} img/s")
@@ -209,6 +241,16 @@ def load_items(args) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def not_star_items(data: str | Path, seed: int) -> pd.DataFrame:
+    """Grey ground-based galaxies as :data:`NOT_STAR` items (same columns as labelled items)."""
+    from galaxy_core.morph_data import split_of
+
+    df = grey_galaxy_items(data)
+    df["split"] = [split_of(n, seed=seed) for n in df["name"]]
+    df["label"], df["y"], df["x_px"], df["y_px"] = "not_star", NOT_STAR, np.nan, np.nan
+    return df
+
+
 def checkpoint_dict(model, args, metrics: dict, history: list, counts: dict, mean, std,
                     framing: FramingSettings, train_seconds: float) -> dict:
     """The checkpoint: fp16 weights plus everything inference needs, and the recipe."""
@@ -256,37 +298,57 @@ def main(args) -> dict:
         rng = np.random.default_rng(args.seed)
         train_idx = np.sort(rng.choice(train_idx, args.max_train, replace=False))
     y = items["y"].to_numpy()
+    if args.not_star_galaxies and args.data:
+        extra = not_star_items(args.data, args.split_seed)
+        extra_images = build_cache(extra, cache_size, framing, Path(args.cache_dir), log=log)
+        extra_train = np.flatnonzero(extra["split"].to_numpy() == "train")
+        extra_val = np.flatnonzero(extra["split"].to_numpy() == "val")
+        images = np.concatenate([np.asarray(images), np.asarray(extra_images)])
+        train_idx = np.concatenate([train_idx, len(items) + extra_train])
+        grey_val_idx = len(items) + extra_val
+        y = np.concatenate([y, np.full(len(extra), NOT_STAR)])
+        log(f"not-star grey galaxies: {len(extra_train)} train, {len(extra_val)} val")
+    else:
+        grey_val_idx = np.zeros(0, dtype=int)
     counts = {split: {c: int(((items["split"] == split) & (items["label"] == c)).sum())
                       for c in CLASS_NAMES} for split in ("train", "val")}
     counts["train_used"] = {c: int((y[train_idx] == i).sum()) for i, c in enumerate(CLASS_NAMES)}
+    counts["train_used"]["not_star_grey_galaxies"] = int((y[train_idx] == NOT_STAR).sum())
     log(f"items: {len(train_idx)} train, {len(val_idx)} val; counts {json.dumps(counts)}")
 
     sample = np.asarray(images[train_idx[:: max(1, len(train_idx) // 2000)]], dtype=np.float32) / 255.0
     mean, std = sample.mean(axis=(0, 1, 2)), sample.std(axis=(0, 1, 2))
+    init = torch.load(args.init, map_location="cpu", weights_only=True) if args.init else None
+    if init is not None:  # fine-tuning keeps the input normalisation the weights were trained with
+        mean, std = np.asarray(init["mean"], np.float32), np.asarray(init["std"], np.float32)
     log(f"normalisation mean {mean.round(4).tolist()} std {std.round(4).tolist()}")
     train_tf = (train_transforms if args.augment else no_aug_transforms)(args.size, mean=mean, std=std)
     train_ds = FramedDataset(np.asarray(images[train_idx]), y[train_idx], train_tf)
     val_ds = FramedDataset(np.asarray(images[val_idx]), y[val_idx], eval_transforms(args.size, mean=mean, std=std))
 
-    cw = class_weights(y[train_idx], args.balance_power)
+    y_train = y[train_idx]
+    cw = class_weights(y_train[y_train >= 0], args.balance_power)
     gen = torch.Generator().manual_seed(args.seed)
+    star = CLASS_NAMES.index("Star/Artifact")
     if args.balance == "sampler":
-        weights = torch.as_tensor(cw[y[train_idx]], dtype=torch.double)
+        # NOT_STAR items are drawn like the most common class (weight 1).
+        weights = torch.as_tensor(np.where(y_train >= 0, cw[np.maximum(y_train, 0)], 1.0), dtype=torch.double)
         sampler = WeightedRandomSampler(weights, num_samples=len(train_idx), replacement=True, generator=gen)
         train_loader = DataLoader(train_ds, batch_size=args.batch_size, sampler=sampler, drop_last=True)
-        criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+        criterion = PartialLabelLoss(star, label_smoothing=args.label_smoothing)
     else:
         train_loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, generator=gen,
                                   drop_last=True)
         weight = torch.as_tensor(cw, dtype=torch.float32) if args.balance == "loss" else None
-        criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=args.label_smoothing)
+        criterion = PartialLabelLoss(star, weight=weight, label_smoothing=args.label_smoothing)
     val_loader = DataLoader(val_ds, batch_size=256)
+    grey_loader = DataLoader(FramedDataset(images[grey_val_idx], y[grey_val_idx], val_ds.transform),
+                             batch_size=256) if len(grey_val_idx) else None
 
     model = build_model()
-    if args.init:
-        ckpt = torch.load(args.init, map_location="cpu", weights_only=True)
+    if init is not None:
         model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                               for k, v in ckpt["state_dict"].items()})
+                               for k, v in init["state_dict"].items()})
         log(f"initialised from {args.init} (fine-tuning)")
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     if args.time_budget_min > 0:
@@ -302,6 +364,8 @@ def main(args) -> dict:
         row = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"], "img_per_s": tr["img_per_s"],
                "val_acc": m["accuracy"], "val_bal_acc": m["balanced_accuracy"], "val_ece": m["ece"],
                "star_recall": m["recall"]["Star/Artifact"], "temperature": m["temperature"],
+               "grey_galaxies_called_star": (float((predict_logits(model, grey_loader)[0].argmax(1) == star).mean())
+                                             if grey_loader is not None else None),
                "elapsed_s": time.time() - t_start}
         history.append(row)
         log("EPOCH " + json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}))
@@ -332,6 +396,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--kaggle-dir", default=None,
                    help="folder with training_solutions_rev1.csv and images_training_rev1/")
     p.add_argument("--no-field-stars", action="store_true", help="leave out colour stars cut from sdss_fields")
+    p.add_argument("--not-star-galaxies", action="store_true",
+                   help="train on the grey ground-based galaxies as 'not Star/Artifact' (partial labels)")
     p.add_argument("--out", default="weights/classifier.pt", help="checkpoint path ('' to save none)")
     p.add_argument("--cache-dir", default="cache", help="framed-image cache folder")
     p.add_argument("--log", default=None, help="also append the log to this file")

@@ -47,6 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-val", type=int, default=200, help="validation scenes (held-out cutouts)")
     p.add_argument("--size", type=int, default=320, help="scene side (px)")
     p.add_argument("--model", default="yolov8n.yaml", help="ultralytics model yaml (no weights)")
+    p.add_argument("--init", default=None,
+                   help="start from this trained checkpoint (fine-tune) instead of random weights")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--hours", type=float, default=None,
                    help="training time budget (ultralytics `time`, overrides --epochs)")
@@ -85,7 +87,8 @@ def train(args: argparse.Namespace) -> dict:
     from galaxy_core.yolo_detector import undo_ultralytics_side_effects
 
     undo_ultralytics_side_effects()
-    model = YOLO(args.model)
+    # YOLO(checkpoint) carries its weights into the trainer; YOLO(yaml) starts from random.
+    model = YOLO(args.init) if args.init else YOLO(args.model)
     options = dict(
         data=str(yaml), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, workers=0,
         device=args.device, seed=args.seed, deterministic=True, amp=False, plots=False,
@@ -94,6 +97,8 @@ def train(args: argparse.Namespace) -> dict:
         fliplr=0.5, flipud=0.5, degrees=0.0, mosaic=1.0, scale=0.5, hsv_h=0.3, hsv_s=0.7,
         hsv_v=0.4, verbose=True, val=True,
     )
+    if args.init:  # pretrained=False would make ultralytics rebuild random weights
+        options.update(pretrained=str(Path(args.init).resolve()), warmup_epochs=0.5)
     if args.hours:
         options["time"] = args.hours
     t1 = time.time()
@@ -106,7 +111,7 @@ def train(args: argparse.Namespace) -> dict:
     if trainer is not None and getattr(trainer, "metrics", None):
         metrics = {k: float(v) for k, v in trainer.metrics.items()}
     record = dict(command=args.command,
-                  seed=args.seed, model=args.model, imgsz=args.imgsz, n_train=args.n_train,
+                  seed=args.seed, model=args.model, init=args.init, imgsz=args.imgsz, n_train=args.n_train,
                   n_val=args.n_val, dataset_seconds=round(t_data, 1),
                   train_seconds=round(t_train, 1), threads=args.threads, metrics=metrics,
                   best=str(best))

@@ -66,6 +66,15 @@ def started(source: str = "xdf", *, classify: bool = False) -> AppTest:
     return at
 
 
+def open_tab(at: AppTest, name: str) -> AppTest:
+    """Switch the app's lazy main tabs (only the open tab's content is drawn)."""
+    from app.main import TAB_KEY, TABS
+
+    assert name in TABS
+    at.session_state[TAB_KEY] = name
+    return at.run()
+
+
 def assert_clean(at: AppTest) -> None:
     """No traceback reached the page."""
     assert not at.exception, [e.value for e in at.exception]
@@ -205,6 +214,18 @@ def test_picking_a_detection_opens_it():
     assert any("Not classified" in i.value for i in at.info)
 
 
+def test_the_open_detection_survives_a_tab_switch():
+    at = started()
+    ids = table_of(at)["id"].tolist()
+    at.selectbox(key="detection_id").set_value(ids[2]).run()
+    open_tab(at, "Export")
+    assert not at.get("plotly_chart") and not [d for d in at.dataframe if d.key == "table"]
+    open_tab(at, "Inspect")
+    assert_clean(at)
+    assert at.selectbox(key="detection_id").value == ids[2]
+    assert any(h.value.startswith(f"#{ids[2]} ") for h in at.subheader)
+
+
 def test_plot_and_table_clicks_select_the_detection(monkeypatch):
     from app import review_panel
 
@@ -226,7 +247,7 @@ STRETCH_PARAMS = ("log", "asinh", "sinh", "power")
 
 
 def test_every_interval_and_stretch():
-    at = started("synthetic")
+    at = open_tab(started("synthetic"), "Stretch")
     key = "@demo:synthetic"
     for interval, control in INTERVAL_CONTROL.items():
         at.selectbox(key=f"interval{key}").set_value(interval).run()
@@ -246,6 +267,7 @@ def test_every_interval_and_stretch():
             params[0].set_value(params[0].value * 2).run()
             assert_clean(at)
             assert not at.error
+    open_tab(at, "Inspect")
     assert shown_counts(at)[1] > 0
 
 
@@ -270,8 +292,10 @@ def test_percentile_controls_and_lupton():
     at.number_input(key="lupton_stretch@demo:synthetic").set_value(20.0).run()
     assert_clean(at)
     assert not at.error
+    assert not at.get("image"), "the Stretch tab is closed: no preview is drawn"
+    open_tab(at, "Stretch")
     assert at.get("image"), "the stretch preview picture"
-    assert len(at.get("plotly_chart")) >= 2  # field and histogram
+    assert [c.key for c in at.get("plotly_chart")] == ["histogram@demo:synthetic"]  # not the field
 
 
 # --- run controls ---------------------------------------------------------------------------
@@ -357,10 +381,13 @@ def test_fits_upload_with_hdu_choice_and_header():
     hdu = [s for s in at.selectbox if s.label == "HDU"]
     assert len(hdu) == 1 and len(hdu[0].options) == 2
     assert shown_counts(at)[1] > 0
+    assert not at.code, "the header tab is closed"
+    open_tab(at, "Field and header")
     header = "\n".join(c.value for c in at.code)
     assert "<script>alert(1)</script>" in header  # shown as text in a code block
     assert all("<script>" not in m.value for m in at.markdown)
     assert "CTYPE" in header and "RA---TAN" in header
+    open_tab(at, "Inspect")
     hdu[0].set_value(hdu[0].options[1]).run() if False else hdu[0].select_index(1).run()
     assert_clean(at)
     assert shown_counts(at)[1] > 0
@@ -456,12 +483,14 @@ def test_export_buttons_and_their_files():
     from app.export_panel import annotated_png, catalogue_file
 
     at = started("synthetic")
+    assert not at.download_button, "the Export tab is closed"
+    at.slider(key="threshold").set_value(0.4).run()
+    shown = table_of(at)
+    open_tab(at, "Export")
     keys = {b.key for b in at.download_button}
     assert {"download_csv", "download_fits", "download_ecsv", "download_reg", "download_png"} <= keys
-
-    at.slider(key="threshold").set_value(0.4).run()
+    assert f"**{len(shown)} detections shown**" in "".join(m.value for m in at.markdown)
     field = caching.demo_field("synthetic")
-    shown = table_of(at)
     result = next(r for k, r in caching.run_store()._items.items() if k[0] == "demo:synthetic")
     df = result.frame()
     df = df[df["score"] >= 0.4]

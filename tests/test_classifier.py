@@ -19,7 +19,9 @@ from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.framing import FramingSettings, normalise_scale
 from galaxy_core.morph_transforms import eval_transforms, train_transforms
 from galaxy_core.train_classifier import (
+    NOT_STAR,
     FramedDataset,
+    PartialLabelLoss,
     build_model,
     checkpoint_dict,
     class_weights,
@@ -65,6 +67,24 @@ def test_one_epoch_on_a_tiny_synthetic_set_lowers_the_loss():
     after = _mean_loss(model, eval_loader, criterion)
     assert stats["loss"] > 0 and 0 <= stats["acc"] <= 1
     assert after < 0.8 * before
+
+
+def test_partial_label_loss_is_cross_entropy_or_minus_log_not_star():
+    star = CLASS_NAMES.index("Star/Artifact")
+    logits = torch.tensor([[0.5, -1.0, 2.0, 0.0, 0.3, 1.0], [0.1, 0.2, -0.3, 0.0, 0.4, 3.0]],
+                          requires_grad=True)
+    y = torch.tensor([2, NOT_STAR])
+    loss = PartialLabelLoss(star)(logits, y)
+    p = torch.softmax(logits.detach(), dim=1)
+    expected = (-torch.log(p[0, 2]) - torch.log(1 - p[1, star])) / 2
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+    loss.backward()
+    # A "not star" item pushes only its star logit down and every other logit up.
+    assert logits.grad[1, star] > 0
+    assert (torch.cat([logits.grad[1, :star], logits.grad[1, star + 1:]]) < 0).all()
+    # All-labelled batches are plain (mean) cross-entropy.
+    ce = torch.nn.functional.cross_entropy(logits.detach()[:1], y[:1])
+    assert float(PartialLabelLoss(star)(logits.detach()[:1], y[:1])) == pytest.approx(float(ce), rel=1e-5)
 
 
 def test_class_weights_balance():
