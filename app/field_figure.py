@@ -111,8 +111,9 @@ def field_figure(image_uri: str, *, block: int, width: int, height: int, origin_
     fig.update_yaxes(range=y_range, showgrid=False, zeroline=False, title="y (px)",
                      scaleanchor="x", constrain="domain")
     fig.update_layout(
+        # The class legend goes under the plot: above it, it ran into Plotly's mode bar.
         height=height_px, margin={"l": 10, "r": 10, "t": 30, "b": 10}, dragmode="zoom",
-        legend={"orientation": "h", "y": 1.02, "x": 0, "yanchor": "bottom"},
+        legend={"orientation": "h", "y": -0.12, "x": 0, "yanchor": "top"},
         uirevision="field", hovermode="closest", clickmode="event+select",
     )
     return fig
