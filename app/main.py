@@ -33,10 +33,7 @@ from app.review_panel import (  # noqa: E402
 )
 from app.run_panel import last_result, run_controls, run_detection, run_key, sep_baseline  # noqa: E402
 from app.stretch_panel import stretch_controls, stretch_preview  # noqa: E402
-
-#: The main tabs, and the session-state key of the open one.
-TABS = ("Inspect", "Stretch", "Export", "Field and header")
-TAB_KEY = "main_tab"
+from app.tabs import TAB_KEY, TABS  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 

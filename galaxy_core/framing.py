@@ -110,7 +110,7 @@ def _median_of_counts(counts: np.ndarray) -> float:
     return 0.5 * (lo + hi)
 
 
-def _luminance(rgb: np.ndarray) -> np.ndarray:
+def luminance(rgb: np.ndarray) -> np.ndarray:
     """Mean of the three channels, float32 (H, W) (the same values as ``mean(axis=2)``, faster)."""
     return (rgb[..., 0].astype(np.float32) + rgb[..., 1] + rgb[..., 2]) / np.float32(3.0)
 
@@ -155,7 +155,7 @@ def measure_extent(image: np.ndarray, *, settings: FramingSettings | None = None
     h, w = rgb.shape[:2]
     cx, cy = centre_xy if centre_xy is not None else ((w - 1) / 2.0, (h - 1) / 2.0)
     level, sigma = sky_stats(rgb)
-    lum = _luminance(rgb) - float(level.mean())
+    lum = luminance(rgb) - float(level.mean())
     smooth = ndimage.gaussian_filter(lum, s.smooth_px) if s.smooth_px > 0 else lum
     # Smoothing lowers the noise by about 1 / (2 sqrt(pi) sigma_smooth) per pixel.
     noise = sigma / (2.0 * np.sqrt(np.pi) * s.smooth_px) if s.smooth_px >= 0.5 else sigma

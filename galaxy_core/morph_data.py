@@ -21,6 +21,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from galaxy_core.errors import GalaxyCoreError
+from galaxy_core.framing import luminance
 from galaxy_core.types import CLASS_INDEX, CLASS_NAMES
 
 #: Kaggle ``training_solutions_rev1.csv`` column that votes for each class.
@@ -38,7 +39,7 @@ VAL_FRACTION = 0.15
 _COLUMNS = ["source", "name", "path", "label", "y", "x_px", "y_px"]
 
 
-def split_of(name: str, *, seed: int = SPLIT_SEED, val_fraction: float = VAL_FRACTION) -> str:
+def split_of(name: str, *, seed: int | str = SPLIT_SEED, val_fraction: float = VAL_FRACTION) -> str:
     """``"val"`` or ``"train"`` from a salted SHA-1 of the item name (stable across runs)."""
     digest = hashlib.sha1(f"{seed}:{name}".encode()).hexdigest()
     return "val" if int(digest[:8], 16) / 0xFFFFFFFF < val_fraction else "train"
@@ -126,13 +127,13 @@ def star_items(root: Path) -> pd.DataFrame:
     return _table([_row("stars_grey", p.stem, p, "Star/Artifact") for p in paths])
 
 
-def grey_galaxy_items(root: str | Path) -> pd.DataFrame:
-    """star_galaxy_cutouts/galaxy (no morphology): grey ground-based galaxies, for the grey check."""
+def grey_galaxy_items(root: str | Path, *, seed: int = SPLIT_SEED) -> pd.DataFrame:
+    """star_galaxy_cutouts/galaxy (no morphology): grey ground-based galaxies, with their split."""
     root = Path(root)
     paths = sorted((root / "star_galaxy_cutouts" / "galaxy").glob("*.jpg"))
     df = pd.DataFrame({"source": "galaxies_grey", "name": [f"galaxies_grey/{p.stem}" for p in paths],
                        "path": [str(p) for p in paths]})
-    df["split"] = df["name"].map(split_of)
+    df["split"] = [split_of(n, seed=seed) for n in df["name"]]
     return df
 
 
@@ -152,7 +153,7 @@ def find_field_stars(rgb: np.ndarray, *, max_radius_px: float = 3.5, min_snr: fl
     """
     import sep
 
-    lum = np.ascontiguousarray(rgb.astype(np.float32).mean(axis=2))
+    lum = np.ascontiguousarray(luminance(rgb))
     bkg = sep.Background(lum, bw=64, bh=64)
     sub = lum - bkg.back()
     objs = sep.extract(sub, 5.0, err=bkg.globalrms, minarea=5)

@@ -34,7 +34,6 @@ box is the bounding box of the isophote (for stars, the isophote is raised to
 
 from __future__ import annotations
 
-import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ import pandas as pd
 from PIL import Image
 from scipy import ndimage, signal
 
+from galaxy_core import morph_data
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.render import RenderSettings, render
 from galaxy_core.types import Field
@@ -60,9 +60,8 @@ _HST = "hst/abell2744"
 
 
 def split_of(name: str) -> str:
-    """``"train"`` or ``"val"``: 15 % held out by a salted hash of the item name."""
-    digest = hashlib.sha1(f"detector:{name}".encode()).hexdigest()
-    return "val" if int(digest[:8], 16) / 0xFFFFFFFF < 0.15 else "train"
+    """``"train"`` or ``"val"``: 15 % held out by a hash of the item name salted "detector"."""
+    return morph_data.split_of(name, seed="detector")
 
 
 @dataclass(frozen=True, eq=False)

@@ -243,10 +243,7 @@ def load_items(args) -> pd.DataFrame:
 
 def not_star_items(data: str | Path, seed: int) -> pd.DataFrame:
     """Grey ground-based galaxies as :data:`NOT_STAR` items (same columns as labelled items)."""
-    from galaxy_core.morph_data import split_of
-
-    df = grey_galaxy_items(data)
-    df["split"] = [split_of(n, seed=seed) for n in df["name"]]
+    df = grey_galaxy_items(data, seed=seed)
     df["label"], df["y"], df["x_px"], df["y_px"] = "not_star", NOT_STAR, np.nan, np.nan
     return df
 
@@ -316,11 +313,12 @@ def main(args) -> dict:
     counts["train_used"]["not_star_grey_galaxies"] = int((y[train_idx] == NOT_STAR).sum())
     log(f"items: {len(train_idx)} train, {len(val_idx)} val; counts {json.dumps(counts)}")
 
-    sample = np.asarray(images[train_idx[:: max(1, len(train_idx) // 2000)]], dtype=np.float32) / 255.0
-    mean, std = sample.mean(axis=(0, 1, 2)), sample.std(axis=(0, 1, 2))
     init = torch.load(args.init, map_location="cpu", weights_only=True) if args.init else None
     if init is not None:  # fine-tuning keeps the input normalisation the weights were trained with
         mean, std = np.asarray(init["mean"], np.float32), np.asarray(init["std"], np.float32)
+    else:
+        sample = np.asarray(images[train_idx[:: max(1, len(train_idx) // 2000)]], dtype=np.float32) / 255.0
+        mean, std = sample.mean(axis=(0, 1, 2)), sample.std(axis=(0, 1, 2))
     log(f"normalisation mean {mean.round(4).tolist()} std {std.round(4).tolist()}")
     train_tf = (train_transforms if args.augment else no_aug_transforms)(args.size, mean=mean, std=std)
     train_ds = FramedDataset(np.asarray(images[train_idx]), y[train_idx], train_tf)

@@ -68,7 +68,7 @@ def started(source: str = "xdf", *, classify: bool = False) -> AppTest:
 
 def open_tab(at: AppTest, name: str) -> AppTest:
     """Switch the app's lazy main tabs (only the open tab's content is drawn)."""
-    from app.main import TAB_KEY, TABS
+    from app.tabs import TAB_KEY, TABS
 
     assert name in TABS
     at.session_state[TAB_KEY] = name
