@@ -12,6 +12,12 @@ least ``overlap`` px long (in field pixels) are kept.  Duplicates (the same
 object seen whole by two tiles, or by a tile and the coarse pass) are merged
 by score-weighted box fusion of clusters with IoU above a threshold.
 
+For fields whose objects are only a few pixels across, the fine pass can run
+on the field upsampled by an integer factor (bicubic): the network then sees
+small galaxies at the sizes it was trained on.  Tiles then cover
+``tile / upsample`` field px and overlap by ``overlap * upsample`` upsampled
+px, so objects up to ``overlap`` field px still lie whole in some tile.
+
 Coordinates are pixel edges in the field's 0-based convention: pixel ``i``
 spans ``[i - 0.5, i + 0.5]`` (see :mod:`galaxy_core.types`).
 
@@ -104,8 +110,12 @@ def touches_inner_edge(boxes: np.ndarray, t: Tile, *, margin: float = 2.0) -> np
     return cut
 
 
-def to_field(boxes: np.ndarray, t: Tile, *, factor: int = 1) -> np.ndarray:
-    """Tile-local boxes (n, 4) in field coordinates; ``factor`` undoes a block-average."""
+def to_field(boxes: np.ndarray, t: Tile, *, factor: float = 1) -> np.ndarray:
+    """Tile-local boxes (n, 4) in field coordinates.
+
+    ``factor`` is field px per tile px: an integer undoes a block-average,
+    ``1 / upsample`` undoes an upsampling.
+    """
     boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
     shifted = boxes + np.array([t.x0, t.y0, t.x0, t.y0], dtype=float)
     return (shifted + 0.5) * factor - 0.5
@@ -117,6 +127,16 @@ def clip_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
     out[:, [0, 2]] = out[:, [0, 2]].clip(-0.5, width - 0.5)
     out[:, [1, 3]] = out[:, [1, 3]].clip(-0.5, height - 0.5)
     return out
+
+
+def upsampled(image: np.ndarray, factor: int) -> np.ndarray:
+    """Bicubic upsampling of an (H, W, 3) uint8 image by an integer ``factor`` (pixel centres kept)."""
+    if factor <= 1:
+        return image
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    return np.asarray(Image.fromarray(image).resize((w * factor, h * factor), Image.Resampling.BICUBIC))
 
 
 def downsample(image: np.ndarray, factor: int) -> np.ndarray:
@@ -185,32 +205,40 @@ def coarse_factor(height: int, width: int, tile: int) -> int:
 
 def detect_tiled(image: np.ndarray, predict: Predict, *, tile: int, overlap: int,
                  margin: float = 2.0, coarse: bool = True, iou: float = 0.5, batch: int = 8,
-                 progress: Callable[[float, str], None] | None = None,
+                 upsample: int = 1, progress: Callable[[float, str], None] | None = None,
                  name: str = "Detector") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run ``predict`` over the tiles of ``image`` (H, W, C) and merge: (boxes, scores, labels).
 
-    Fine tiles at full resolution drop boxes cut by an inner edge; the coarse
-    pass (when ``coarse``) keeps only boxes at least ``overlap`` px long in field
-    pixels.  Boxes are in field edge coordinates, unclipped.
+    Fine tiles (of the field upsampled ``upsample`` times, overlapping by
+    ``overlap * upsample`` of its px) drop boxes cut by an inner edge; the
+    coarse pass (when ``coarse``) keeps only boxes at least ``overlap`` px long
+    in field pixels.  Boxes are in field edge coordinates, unclipped.
     """
+    if int(upsample) != upsample or upsample < 1 or overlap * upsample >= tile / 2:
+        raise ValueError(f"upsample must be a positive integer with overlap x upsample < tile / 2, "
+                         f"not {upsample!r}")
+    upsample = int(upsample)
     height, width = image.shape[:2]
-    jobs = [(t, 1) for t in make_tiles(height, width, tile=tile, overlap=overlap)]
-    small = image
+    fine = upsampled(image, upsample)
+    sources = {"fine": fine}
+    jobs = [(t, "fine", 1.0 / upsample)
+            for t in make_tiles(*fine.shape[:2], tile=tile, overlap=overlap * upsample)]
     if coarse and max(height, width) > overlap:
         factor = coarse_factor(height, width, tile)
-        small = downsample(image, factor)
-        jobs += [(t, factor) for t in make_tiles(*small.shape[:2], tile=tile, overlap=overlap)]
+        sources["coarse"] = downsample(image, factor)
+        jobs += [(t, "coarse", factor)
+                 for t in make_tiles(*sources["coarse"].shape[:2], tile=tile, overlap=overlap)]
     boxes, scores, labels = [np.zeros((0, 4))], [np.zeros(0)], [np.zeros(0, dtype=int)]
     for start in range(0, len(jobs), batch):
         chunk = jobs[start : start + batch]
-        pixels = [cut_tile(image if f == 1 else small, t, size=tile) for t, f in chunk]
-        for (t, factor), (b, s, c) in zip(chunk, predict(pixels), strict=True):
+        pixels = [cut_tile(sources[src], t, size=tile) for t, src, _ in chunk]
+        for (t, src, factor), (b, s, c) in zip(chunk, predict(pixels), strict=True):
             b, s, c = np.asarray(b, float).reshape(-1, 4), np.asarray(s, float), np.asarray(c)
             keep = ~touches_inner_edge(b, t, margin=margin)
             keep &= (b[:, 0] < t.width - 0.5) & (b[:, 1] < t.height - 0.5)  # not all padding
             field_boxes = to_field(b[keep], t, factor=factor)
             s, c = s[keep], c[keep]
-            if factor > 1:  # the coarse pass only speaks for objects the tiles may cut
+            if src == "coarse":  # the coarse pass only speaks for objects the tiles may cut
                 longest = np.maximum(field_boxes[:, 2] - field_boxes[:, 0],
                                      field_boxes[:, 3] - field_boxes[:, 1])
                 big = longest >= overlap

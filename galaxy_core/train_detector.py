@@ -54,6 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="training time budget (ultralytics `time`, overrides --epochs)")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--imgsz", type=int, default=320)
+    p.add_argument("--lr0", type=float, default=0.002, help="peak AdamW learning rate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--device", default="cpu")
@@ -93,7 +94,7 @@ def train(args: argparse.Namespace) -> dict:
         data=str(yaml), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, workers=0,
         device=args.device, seed=args.seed, deterministic=True, amp=False, plots=False,
         project=str(args.project.resolve()), name=args.name, exist_ok=True, pretrained=False,
-        optimizer="AdamW", lr0=0.002, cos_lr=True, close_mosaic=max(1, args.epochs // 5),
+        optimizer="AdamW", lr0=args.lr0, cos_lr=True, close_mosaic=max(1, args.epochs // 5),
         fliplr=0.5, flipud=0.5, degrees=0.0, mosaic=1.0, scale=0.5, hsv_h=0.3, hsv_s=0.7,
         hsv_v=0.4, verbose=True, val=True,
     )
@@ -111,7 +112,7 @@ def train(args: argparse.Namespace) -> dict:
     if trainer is not None and getattr(trainer, "metrics", None):
         metrics = {k: float(v) for k, v in trainer.metrics.items()}
     record = dict(command=args.command,
-                  seed=args.seed, model=args.model, init=args.init, imgsz=args.imgsz, n_train=args.n_train,
+                  seed=args.seed, model=args.model, init=args.init, imgsz=args.imgsz, lr0=args.lr0, n_train=args.n_train,
                   n_val=args.n_val, dataset_seconds=round(t_data, 1),
                   train_seconds=round(t_train, 1), threads=args.threads, metrics=metrics,
                   best=str(best))

@@ -524,3 +524,16 @@ def test_demo_mode_uses_the_shipped_detector_and_classifier():
     assert np.allclose(table[list(CLASS_NAMES)].sum(axis=1), 1.0, atol=1e-6)
     at.checkbox(key="sep_overlay").check().run()
     assert_clean(at)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not pipeline.DETECTOR_WEIGHTS.exists(), reason="weights/detector.pt is not trained yet")
+def test_small_object_pass_finds_more_of_the_deep_field():
+    at = new_app(classify=False, method="yolo")
+    at.session_state["source"] = SOURCE["xdf"]
+    at.run()
+    assert_clean(at)
+    native = shown_counts(at)[1]
+    at.checkbox(key="upsample").check().run()
+    assert_clean(at)
+    assert shown_counts(at)[1] > 1.5 * native  # XDF galaxies only 2-4 px across

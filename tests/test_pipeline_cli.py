@@ -55,6 +55,8 @@ def test_bad_run_settings_are_clear_errors():
         pipeline.RunSettings(method="magic")
     with pytest.raises(GalaxyCoreError, match="min_score"):
         pipeline.RunSettings(min_score=1.5)
+    with pytest.raises(GalaxyCoreError, match="upsample"):
+        pipeline.RunSettings(upsample=4)
 
 
 def test_cli_detect_three_bands_csv_on_stdout(fits_bands, capsys):
@@ -105,3 +107,21 @@ def test_cli_detect_demo_field_to_stdout(capsys):
     assert main(["detect", "demo:xdf", "--method", "sep", "--threshold", "5", "--no-classify"]) == 0
     df = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert len(df) > 50 and df["ra"].isna().all()  # a picture has no WCS
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not pipeline.DETECTOR_WEIGHTS.exists(), reason="weights/detector.pt is not trained yet")
+def test_cli_small_object_pass(tmp_path, capsys):
+    field, _ = synthetic_field(seed=3, size=256, n_galaxies=6, n_stars=2)
+    path = tmp_path / "f.fits"
+    fits.PrimaryHDU(field.data[0], header=field.wcs.to_header()).writeto(path)
+    counts = []
+    for factor in ("1", "2"):
+        assert main(["detect", str(path), "--method", "yolo", "--no-classify", "--upsample", factor]) == 0
+        df = pd.read_csv(io.StringIO(capsys.readouterr().out))
+        assert ((df["x"] >= -0.5) & (df["x"] <= 255.5)).all()
+        counts.append(len(df))
+    assert counts[0] > 0 and counts[1] > 0
+    with pytest.raises(SystemExit) as refused:  # argparse's usage error
+        main(["detect", str(path), "--upsample", "5"])
+    assert refused.value.code == 2 and "invalid choice" in capsys.readouterr().err

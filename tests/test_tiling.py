@@ -87,8 +87,8 @@ def _oracle(tiles):
     return out
 
 
-def _field_with_boxes(rng, height, width, sizes):
-    """Separated rectangles (no two within 3 px) and their exact edge boxes."""
+def _field_with_boxes(rng, height, width, sizes, gap=3):
+    """Separated rectangles (no two within ``gap`` px) and their exact edge boxes."""
     image = np.zeros((height, width, 3), dtype=np.uint8)
     taken = np.zeros((height, width), dtype=bool)
     truth = []
@@ -96,7 +96,7 @@ def _field_with_boxes(rng, height, width, sizes):
         for _ in range(200):
             w, h = int(size), int(max(2, size * rng.uniform(0.5, 1.0)))
             x0, y0 = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
-            if not taken[max(0, y0 - 3) : y0 + h + 3, max(0, x0 - 3) : x0 + w + 3].any():
+            if not taken[max(0, y0 - gap) : y0 + h + gap, max(0, x0 - gap) : x0 + w + gap].any():
                 taken[y0 : y0 + h, x0 : x0 + w] = True
                 image[y0 : y0 + h, x0 : x0 + w] = 255
                 truth.append([x0 - 0.5, y0 - 0.5, x0 + w - 0.5, y0 + h - 0.5])
@@ -139,3 +139,31 @@ def test_progress_reaches_one():
 def test_bad_tile_geometry_is_refused():
     with pytest.raises(ValueError):
         tiling.tile_starts(100, 64, 64)
+
+
+def test_upsampled_fine_pass_keeps_field_coordinates_and_seams():
+    rng = np.random.default_rng(5)
+    sizes = np.r_[rng.integers(3, 40, 120), [70, 120]]
+    image, truth = _field_with_boxes(rng, 700, 800, sizes, gap=8)  # > 1 coarse block apart
+    boxes, _, _ = tiling.detect_tiled(image, _oracle, tile=256, overlap=48, coarse=True,
+                                      iou=0.5, upsample=2)
+    assert len(boxes) == len(truth)  # no duplicates and nothing lost
+    best = tiling.box_iou(truth, boxes).max(axis=1)
+    small = (truth[:, 2] - truth[:, 0]) <= 48
+    assert (best[small] > 0.85).all()  # whole in a fine tile: bicubic edges, back in field px
+    assert (best > 0.7).all()
+
+
+def test_upsampling_places_a_single_pixel_where_it_was():
+    image = np.zeros((40, 50, 3), dtype=np.uint8)
+    image[12, 30] = 255
+    up = tiling.upsampled(image, 2)
+    assert up.shape == (80, 100, 3)
+    ys, xs = np.nonzero(up[..., 0] > 127)
+    t = tiling.Tile(0, 0, 100, 80, (False,) * 4)
+    local = np.array([[xs.min() - 0.5, ys.min() - 0.5, xs.max() + 0.5, ys.max() + 0.5]])
+    assert tiling.to_field(local, t, factor=0.5).tolist() == [[29.5, 11.5, 30.5, 12.5]]
+    with pytest.raises(ValueError):
+        tiling.detect_tiled(image, _oracle, tile=64, overlap=8, upsample=1.5)
+    with pytest.raises(ValueError):  # tiles would overlap by more than half
+        tiling.detect_tiled(image, _oracle, tile=64, overlap=8, upsample=4)

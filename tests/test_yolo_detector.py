@@ -57,6 +57,30 @@ def test_shipped_detector_finds_planted_objects_within_2px(detector):
 
 @needs_weights
 @pytest.mark.slow
+def test_small_object_pass_keeps_positions_in_field_pixels(detector):
+    field = _planted_field(seed=2)
+    found = detector(render(field, RenderSettings()), upsample=2)
+    centres = np.array([(d.x, d.y) for d in found])
+    for x, y, *_ in PLANTED:
+        assert np.hypot(centres[:, 0] - x, centres[:, 1] - y).min() <= 2.0
+    assert all(-0.5 <= d.x_min < d.x_max <= 255.5 for d in found)
+
+
+@needs_weights
+def test_small_object_pass_refuses_bad_factors_and_huge_fields(detector, monkeypatch):
+    import galaxy_core.yolo_detector as yd
+
+    rgb = np.zeros((300, 300, 3), np.uint8)
+    for bad in (0, 4, 1.5):
+        with pytest.raises(GalaxyCoreError, match="upsampling factor"):
+            detector(rgb, upsample=bad)
+    monkeypatch.setattr(yd, "MAX_UPSAMPLED_PIXELS", 300 * 300 * 3)
+    with pytest.raises(GalaxyCoreError, match="Turn the small-object pass off"):
+        detector(rgb, upsample=2)
+
+
+@needs_weights
+@pytest.mark.slow
 def test_detector_is_thread_safe_and_reports_progress(detector):
     rgb = render(_planted_field(seed=1), RenderSettings(stretch="sqrt"))
     expected = detector(rgb)
