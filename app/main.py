@@ -96,7 +96,8 @@ def page() -> None:
         return caching.full_rgb(loaded.key, field, rkey, render_settings)
 
     with tab_inspect:
-        st.caption(f"{result.method} detector{' + classifier' if result.classified else ''}: "
+        small = f" (small-object pass {result.upsample}x)" if result.upsample > 1 else ""
+        st.caption(f"{result.method} detector{small}{' + classifier' if result.classified else ''}: "
                    f"{len(df)} detections in {result.seconds:.1f} s (cached for these settings).")
         if tab_inspect.open:
             sep = ()
@@ -116,7 +117,7 @@ def page() -> None:
                 detection_table(result, rgb(), shown, origin_lower=origin_lower)
     if tab_export.open:
         with tab_export, guarded("preparing the exports"):
-            meta = {"field": field.name, "method": result.method,
+            meta = {"field": field.name, "method": result.method, "upsample": result.upsample,
                     "threshold": filters.min_score}
             export_panel(shown.sort_values("id"), field, rgb, meta=meta)
 

@@ -81,7 +81,8 @@ def run_detection(loaded: LoadedField, render_settings: RenderSettings,
         )
         return caching.RunResult(tuple(dets), method=method,
                                  classified=any(d.probs is not None for d in dets),
-                                 seconds=time.perf_counter() - start)
+                                 seconds=time.perf_counter() - start,
+                                 upsample=settings.upsample if method == "yolo" else 1)
 
     try:
         return store.get_or_run(key, compute)

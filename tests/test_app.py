@@ -537,3 +537,4 @@ def test_small_object_pass_finds_more_of_the_deep_field():
     at.checkbox(key="upsample").check().run()
     assert_clean(at)
     assert shown_counts(at)[1] > 1.5 * native  # XDF galaxies only 2-4 px across
+    assert any(c.value.startswith("yolo detector (small-object pass 2x): ") for c in at.caption)
