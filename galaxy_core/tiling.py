@@ -1,4 +1,4 @@
-"""Whole-field detection from tiles: slice, shift back, merge across seams (pure numpy).
+"""Whole-field detection from tiles: slice, shift back, merge across seams (numpy, Pillow).
 
 A field far larger than the network's input is cut into ``tile``-px squares
 that overlap by ``overlap`` px (the last tile of a row or column is flush with
