@@ -47,6 +47,7 @@ from galaxy_core.yolo_detector import DEFAULT_WEIGHTS, YoloDetector  # noqa: E40
 
 OUT = ROOT / "bench" / "out"
 SNR_BINS = (5, 7, 10, 20, 50, 100, np.inf)
+SWEEP_CONFS = (0.15, 0.25, 0.35, 0.5)
 STRETCHES = {
     "asinh a=0.05, 5-99.8%": RenderSettings(),
     "linear, 99.5%": RenderSettings(interval="percentile", percent=99.5, stretch="linear"),
@@ -168,16 +169,26 @@ def real_section(det: YoloDetector, results: dict, conf: float, tag: str = "") -
         fields.append(Field(data[None], wcs=wcs, name=path.name.split(".")[0]))
     fields.append(xdf_field())
     totals = dict(sep10=0, sep10_found=0, sep30=0, sep30_found=0, yolo=0, yolo_in_sep=0)
+    sweep = {c: [0, 0, 0, 0] for c in SWEEP_CONFS}  # sep10 found, sep10, confirmed, boxes
     for field in fields:
         rgb = render(field, None)
-        yolo = [d for d in det(rgb, wcs=field.wcs) if d.score >= conf]
+        every = det(rgb, wcs=field.wcs)
+        scores = np.array([d.score for d in every])
         seps = SepDetector()(field)
-        yb, sb = boxes_of(yolo), boxes_of(seps)
         snr = np.array([d.snr if d.snr is not None else 0.0 for d in seps], dtype=float)
         strong = snr > 10
         sep_xy = np.array([[d.x, d.y] for d in seps]).reshape(-1, 2)
-        inside = ((sep_xy[None, :, 0] >= yb[:, None, 0]) & (sep_xy[None, :, 0] <= yb[:, None, 2])
-                  & (sep_xy[None, :, 1] >= yb[:, None, 1]) & (sep_xy[None, :, 1] <= yb[:, None, 3]))
+        eb = boxes_of(every)
+        inside_all = ((sep_xy[None, :, 0] >= eb[:, None, 0]) & (sep_xy[None, :, 0] <= eb[:, None, 2])
+                      & (sep_xy[None, :, 1] >= eb[:, None, 1]) & (sep_xy[None, :, 1] <= eb[:, None, 3]))
+        for c in SWEEP_CONFS:
+            rows = inside_all[scores >= c]
+            got = ((rows.any(axis=0) & strong).sum(), strong.sum(), rows.any(axis=1).sum(), len(rows))
+            sweep[c] = [a + int(b) for a, b in zip(sweep[c], got, strict=True)]
+        keep = scores >= conf
+        yolo = [d for d, k in zip(every, keep, strict=True) if k]
+        yb, sb = eb[keep], boxes_of(seps)
+        inside = inside_all[keep]
         found = inside.any(axis=0) & strong
         very = snr > 30
         totals["sep30"] += int(very.sum())
@@ -202,6 +213,12 @@ def real_section(det: YoloDetector, results: dict, conf: float, tag: str = "") -
     print(f"(stricter: sep S/N>30 found by YOLO {totals['sep30_found']}/{totals['sep30']})")
     results["real_total"] = dict(totals, sep10_found_fraction=round(f1, 4),
                                  yolo_confirmed_fraction=round(f2, 4))
+    print("all real fields by score threshold: sep S/N>10 found / YOLO boxes with a sep source")
+    for c, (found, n10, confirmed, n) in sweep.items():
+        print(f"    conf {c:.2f}: {found / max(n10, 1):.3f} / {confirmed / max(n, 1):.3f}  ({n} boxes)")
+        results.setdefault("real_by_conf", {})[f"{c:.2f}"] = dict(
+            sep10_found_fraction=round(found / max(n10, 1), 4),
+            yolo_confirmed_fraction=round(confirmed / max(n, 1), 4), yolo=n)
 
 
 def stretch_section(det: YoloDetector, lib, seed: int, size: int, results: dict,
