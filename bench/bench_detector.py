@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=2, help="torch threads (ultralytics sets cores - 1)")
     p.add_argument("--skip", nargs="*", default=[], choices=["synthetic", "real", "stretch", "speed"])
-    p.add_argument("--upsample", type=int, default=1, choices=(1, 2, 3),
+    p.add_argument("--upsample", type=int, default=1, choices=tiling.UPSAMPLE_FACTORS,
                    help="the detector's small-object pass factor")
     args = p.parse_args(argv)
     tag = "" if args.upsample == 1 else f"_up{args.upsample}"

@@ -28,6 +28,7 @@ from galaxy_core.catalog import renumber
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.render import RenderSettings, default_settings, render
 from galaxy_core.sep_detect import SepDetector
+from galaxy_core.tiling import UPSAMPLE_FACTORS
 from galaxy_core.types import CLASS_NAMES, Detection, Field
 
 Progress = Callable[[float, str], None]
@@ -67,8 +68,8 @@ class RunSettings:
             raise GalaxyCoreError(f"Unknown detection method {self.method!r}; use yolo, sep or auto.")
         if not 0 <= self.min_score < 1:
             raise GalaxyCoreError("min_score must be in [0, 1).")
-        if self.upsample not in (1, 2, 3):
-            raise GalaxyCoreError("upsample must be 1, 2 or 3.")
+        if self.upsample not in UPSAMPLE_FACTORS:
+            raise GalaxyCoreError(f"upsample must be one of {UPSAMPLE_FACTORS}.")
         if self.sep_thresh_sigma <= 0 or self.sep_minarea < 1:
             raise GalaxyCoreError("The sep threshold must be > 0 sigma and the area >= 1 px.")
 

@@ -32,6 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: Small-object pass factors offered to users (1 = native scale); each fits the
+#: detector's default geometry (640 px tiles, 96 px overlap), see :func:`upsample_fits`.
+UPSAMPLE_FACTORS = (1, 2, 3)
+
 #: predict(tiles) -> per tile (tile-local edge boxes (n, 4), scores (n,), labels (n,)).
 Predict = Callable[[list[np.ndarray]], Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]]
 
@@ -129,6 +133,11 @@ def clip_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
+def upsample_fits(upsample, *, tile: int, overlap: int) -> bool:
+    """Whether ``upsample`` is a positive integer whose upsampled tiles overlap by < half a tile."""
+    return int(upsample) == upsample and upsample >= 1 and overlap * upsample < tile / 2
+
+
 def upsampled(image: np.ndarray, factor: int) -> np.ndarray:
     """Bicubic upsampling of an (H, W, 3) uint8 image by an integer ``factor`` (pixel centres kept)."""
     if factor <= 1:
@@ -214,7 +223,7 @@ def detect_tiled(image: np.ndarray, predict: Predict, *, tile: int, overlap: int
     coarse pass (when ``coarse``) keeps only boxes at least ``overlap`` px long
     in field pixels.  Boxes are in field edge coordinates, unclipped.
     """
-    if int(upsample) != upsample or upsample < 1 or overlap * upsample >= tile / 2:
+    if not upsample_fits(upsample, tile=tile, overlap=overlap):
         raise ValueError(f"upsample must be a positive integer with overlap x upsample < tile / 2, "
                          f"not {upsample!r}")
     upsample = int(upsample)

@@ -110,10 +110,12 @@ class YoloDetector:
         return with_sky(renumber(detections), wcs)
 
     def _factor(self, upsample) -> int:
-        """A valid small-object factor: 1, 2 or 3, with upsampled tiles overlapping by < half."""
-        if upsample not in (1, 2, 3) or self.overlap * upsample >= self.tile / 2:
+        """A valid small-object factor: one of ``tiling.UPSAMPLE_FACTORS`` that fits the tiles."""
+        if upsample not in tiling.UPSAMPLE_FACTORS or not tiling.upsample_fits(
+                upsample, tile=self.tile, overlap=self.overlap):
             raise GalaxyCoreError(
-                f"The small-object upsampling factor must be 1, 2 or 3 with overlap x factor < "
+                f"The small-object upsampling factor must be one of {tiling.UPSAMPLE_FACTORS} "
+                f"with overlap x factor < "
                 f"tile / 2 (tile {self.tile}, overlap {self.overlap}), not {upsample!r}."
             )
         return int(upsample)
