@@ -37,6 +37,7 @@ from galaxy_core.matching import (  # noqa: E402
     average_precision,
     evaluate_boxes,
     match_boxes,
+    points_in_boxes,
     precision_recall,
 )
 from galaxy_core.render import RenderSettings, render  # noqa: E402
@@ -179,8 +180,7 @@ def real_section(det: YoloDetector, results: dict, conf: float, tag: str = "") -
         strong = snr > 10
         sep_xy = np.array([[d.x, d.y] for d in seps]).reshape(-1, 2)
         eb = boxes_of(every)
-        inside_all = ((sep_xy[None, :, 0] >= eb[:, None, 0]) & (sep_xy[None, :, 0] <= eb[:, None, 2])
-                      & (sep_xy[None, :, 1] >= eb[:, None, 1]) & (sep_xy[None, :, 1] <= eb[:, None, 3]))
+        inside_all = points_in_boxes(sep_xy, eb)  # (YOLO boxes, sep sources)
         for c in SWEEP_CONFS:
             rows = inside_all[scores >= c]
             got = ((rows.any(axis=0) & strong).sum(), strong.sum(), rows.any(axis=1).sum(), len(rows))

@@ -87,6 +87,16 @@ def completeness_by_snr(result: MatchResult, truth: pd.DataFrame,
     return pd.DataFrame(rows)
 
 
+def points_in_boxes(xy: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(len(boxes), len(xy)) True where point ``xy[j]`` (x, y px) lies in ``boxes[i]`` (edges included).
+
+    Boxes are (N, 4) arrays of x_min, y_min, x_max, y_max in px.
+    """
+    xy, boxes = np.asarray(xy, float).reshape(-1, 2), np.asarray(boxes, float).reshape(-1, 4)
+    return ((xy[None, :, 0] >= boxes[:, None, 0]) & (xy[None, :, 0] <= boxes[:, None, 2])
+            & (xy[None, :, 1] >= boxes[:, None, 1]) & (xy[None, :, 1] <= boxes[:, None, 3]))
+
+
 def centres_inside(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """(len(pred), len(truth)) True where each box's centre lies in the other box.
 
@@ -94,11 +104,7 @@ def centres_inside(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """
     pc = (pred[:, :2] + pred[:, 2:]) / 2
     tc = (truth[:, :2] + truth[:, 2:]) / 2
-    a = ((pc[:, None, 0] >= truth[None, :, 0]) & (pc[:, None, 0] <= truth[None, :, 2])
-         & (pc[:, None, 1] >= truth[None, :, 1]) & (pc[:, None, 1] <= truth[None, :, 3]))
-    b = ((tc[None, :, 0] >= pred[:, None, 0]) & (tc[None, :, 0] <= pred[:, None, 2])
-         & (tc[None, :, 1] >= pred[:, None, 1]) & (tc[None, :, 1] <= pred[:, None, 3]))
-    return a & b
+    return points_in_boxes(pc, truth).T & points_in_boxes(tc, pred)
 
 
 def match_boxes(pred: np.ndarray, scores: np.ndarray, truth: np.ndarray, *, mode: str = "iou",

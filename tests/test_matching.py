@@ -67,3 +67,12 @@ def test_pooling_over_fields_counts_every_object():
     b = evaluate_boxes(np.zeros((0, 4)), np.zeros(0), _truth([[0, 0, 10, 10]]))
     assert precision_recall([a, b], 0.5) == (1.0, 0.5)
     assert average_precision([a, b]) == pytest.approx(0.5)
+
+
+def test_points_in_boxes_counts_edges_and_has_boxes_as_rows():
+    from galaxy_core.matching import points_in_boxes
+
+    boxes = np.array([[0.0, 0.0, 10.0, 10.0], [5.0, 5.0, 6.0, 6.0]])
+    xy = np.array([[10.0, 0.0], [5.5, 5.5], [11.0, 3.0]])
+    assert points_in_boxes(xy, boxes).tolist() == [[True, True, False], [False, True, False]]
+    assert points_in_boxes(np.zeros((0, 2)), boxes).shape == (2, 0)
