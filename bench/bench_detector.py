@@ -12,7 +12,9 @@
    the fraction of sep's S/N > 10 sources whose centre lies in a YOLO box, and
    of YOLO boxes that contain a sep source; annotated PNGs in bench/out/.
 3. Stretch robustness: recall on one held-out field under five stretches.
-4. Speed: render + detect, 2048x2048 and 4096x4096 synthetic fields.
+4. Speed: render + detect, 2048x2048 and 4096x4096 synthetic fields, with the
+   detector's engine (ONNX Runtime when the shipped export matches) and, beside
+   it, PyTorch (``speed_torch_*``).
 
 ``--upsample 2`` measures the small-object pass (tiles on the field upsampled
 twice); its figures go to ``bench/out/detector_up2.json`` and its pictures get
@@ -44,7 +46,7 @@ from galaxy_core.render import RenderSettings, render  # noqa: E402
 from galaxy_core.scene_synth import DATA_DIR, build_library, heldout_field  # noqa: E402
 from galaxy_core.sep_detect import SepDetector  # noqa: E402
 from galaxy_core.types import Field  # noqa: E402
-from galaxy_core.yolo_detector import DEFAULT_WEIGHTS, YoloDetector  # noqa: E402
+from galaxy_core.yolo_detector import BACKENDS, DEFAULT_WEIGHTS, YoloDetector  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 SNR_BINS = (5, 7, 10, 20, 50, 100, np.inf)
@@ -238,12 +240,13 @@ def stretch_section(det: YoloDetector, lib, seed: int, size: int, results: dict,
     results["stretch_recall"] = {k: round(v, 4) for k, v in recalls.items()}
 
 
-def speed_section(det: YoloDetector, results: dict, repeats: int) -> None:
+def speed_section(det: YoloDetector, results: dict, repeats: int, key: str = "speed") -> None:
     import torch
 
     from galaxy_core.synthetic import synthetic_field
 
-    print(f"\n== Speed, end to end (render + detect), torch threads {torch.get_num_threads()} ==")
+    print(f"\n== Speed, end to end (render + detect), {det.backend}, "
+          f"torch threads {torch.get_num_threads()} ==")
     field, _ = synthetic_field(seed=0, size=2048)
     big = Field(np.tile(field.data, (1, 2, 2)), name="synthetic_4096")
     det(render(field, RenderSettings()))  # warm-up
@@ -258,7 +261,7 @@ def speed_section(det: YoloDetector, results: dict, repeats: int) -> None:
         r, d = np.median(np.array(times), axis=0)
         print(f"{f.width}x{f.height}: render {r:.2f} s + detect {d:.2f} s = {r + d:.2f} s "
               f"({n} detections, median of {repeats})")
-        results[f"speed_{f.width}"] = dict(render_s=round(float(r), 3), detect_s=round(float(d), 3))
+        results[f"{key}_{f.width}"] = dict(render_s=round(float(r), 3), detect_s=round(float(d), 3))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -273,9 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip", nargs="*", default=[], choices=["synthetic", "real", "stretch", "speed"])
     p.add_argument("--upsample", type=int, default=1, choices=tiling.UPSAMPLE_FACTORS,
                    help="the detector's small-object pass factor")
+    p.add_argument("--backend", default="auto", choices=BACKENDS,
+                   help="inference engine for the accuracy sections and the first speed run")
     args = p.parse_args(argv)
     tag = "" if args.upsample == 1 else f"_up{args.upsample}"
-    det = YoloDetector(args.weights, conf=min(args.conf, args.ap_conf), upsample=args.upsample)
+    det = YoloDetector(args.weights, conf=min(args.conf, args.ap_conf), upsample=args.upsample,
+                       backend=args.backend)
     import torch
 
     torch.set_num_threads(args.threads)
@@ -290,8 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     if "stretch" not in args.skip:
         stretch_section(det, lib, 100, args.size, results, args.conf)
     if "speed" not in args.skip:
-        speed_section(YoloDetector(args.weights, conf=args.conf, upsample=args.upsample), results,
-                      args.repeats)
+        fast = YoloDetector(args.weights, conf=args.conf, upsample=args.upsample, backend=args.backend)
+        speed_section(fast, results, args.repeats)
+        if fast.backend == "onnx":
+            speed_section(YoloDetector(args.weights, conf=args.conf, upsample=args.upsample,
+                                       backend="torch"), results, args.repeats, key="speed_torch")
     OUT.mkdir(parents=True, exist_ok=True)
     out = OUT / f"detector{tag}.json"
     out.write_text(json.dumps(results, indent=2))

@@ -80,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     cls.add_argument("images", nargs="+", type=Path, help="cutout pictures, one galaxy each")
     cls.add_argument("--no-tta", action="store_true", help="without test-time augmentation")
     cls.set_defaults(func=_cmd_classify)
+
+    exp = sub.add_parser("export-onnx", help="export the YOLO detector's .pt to ONNX (then used by the detector; about 10%% faster on CPU)")
+    exp.add_argument("weights", nargs="?", type=Path, help="the .pt (default weights/detector.pt)")
+    exp.add_argument("-o", "--output", type=Path, help="ONNX file (default: beside the .pt)")
+    exp.set_defaults(func=_cmd_export_onnx)
     return parser
 
 
@@ -188,6 +193,14 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
     df = classify_paths([str(p) for p in args.images], tta=not args.no_tta)
     sys.stdout.write(df.to_csv(index=False, float_format="%.6f"))
+    return 0
+
+
+def _cmd_export_onnx(args: argparse.Namespace) -> int:
+    from galaxy_core.yolo_detector import DEFAULT_WEIGHTS, export_onnx
+
+    out = export_onnx(args.weights or DEFAULT_WEIGHTS, args.output)
+    print(f"ONNX export written to {out}", file=sys.stderr)
     return 0
 
 

@@ -62,6 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--name", default="detector")
     p.add_argument("--weights-out", default=str(REPO_ROOT / "weights" / "detector.pt"),
                    help="where the best checkpoint is copied ('' to skip)")
+    p.add_argument("--no-onnx", action="store_true",
+                   help="do not export the copied checkpoint to ONNX beside it")
     args = p.parse_args(argv)
     shown = sys.argv[1:] if argv is None else argv
     args.command = " ".join(["python -m galaxy_core.train_detector", *map(str, shown)])
@@ -121,6 +123,10 @@ def train(args: argparse.Namespace) -> dict:
         out = Path(args.weights_out)
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(best, out)
+        if not args.no_onnx:
+            from galaxy_core.yolo_detector import export_onnx
+
+            record["onnx"] = str(export_onnx(out))
     print(json.dumps(record, indent=2), flush=True)
     return record
 

@@ -9,13 +9,24 @@ by :mod:`galaxy_core.tiling`.  Fields whose galaxies are only 2 to 4 px across
 (a Hubble deep field shown at full extent) need the small-object pass:
 ``upsample=2`` runs the tiles on the field upsampled twice.
 
+The network runs through PyTorch, or through ONNX Runtime when an export made
+by :func:`export_onnx` (``python -m galaxy_core export-onnx``) of the ``.pt``
+lies beside it: the same boxes, about 10 % faster on 2 cores once warm, but
+about 1.5 s more on the first field of each new size.
+
 >>> det = YoloDetector(conf=0.25)            # doctest: +SKIP
 >>> detections = det(rgb, wcs=field.wcs)     # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import importlib.util
+import logging
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -38,13 +49,19 @@ MAX_PIXELS = 400_000_000
 MAX_UPSAMPLED_PIXELS = 100_000_000
 #: torch threads of this process before ultralytics touches them.
 _THREADS = torch.get_num_threads()
+#: Inference engines: "auto" takes ONNX Runtime when a matching export is beside the .pt.
+BACKENDS = ("auto", "onnx", "torch")
+#: ONNX metadata key holding the SHA-256 of the .pt an export was made from.
+SOURCE_KEY = "galaxy_core_source_sha256"
 
 
 class YoloDetector:
     """Configure once, call on RGB fields: ``YoloDetector(conf=0.25)(rgb, wcs=wcs)``.
 
     Args:
-        weights: a ``.pt`` (or exported ``.onnx``) file; default ``weights/detector.pt``.
+        weights: a ``.pt`` file (or an ``.onnx`` export); default ``weights/detector.pt``.
+        backend: "auto" (ONNX Runtime when :func:`onnx_export_of` finds the .pt's
+            export, else PyTorch), "onnx" (that export, or an error) or "torch".
         conf: minimum confidence kept, in [0, 1).
         iou: IoU above which two boxes are one object (NMS in a tile, merging across tiles).
         tile: tile side in px (also the network input size: no resampling).
@@ -62,7 +79,7 @@ class YoloDetector:
 
     def __init__(self, weights: str | Path | None = None, *, conf: float = 0.25, iou: float = 0.5,
                  tile: int = 640, overlap: int = 96, margin: float = 2.0, coarse: bool = True,
-                 batch: int = 8, upsample: int = 1) -> None:
+                 batch: int = 8, upsample: int = 1, backend: str = "auto") -> None:
         path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
         if not path.is_file():
             raise GalaxyCoreError(
@@ -73,16 +90,20 @@ class YoloDetector:
             raise GalaxyCoreError("The detector needs 0 <= conf < 1 and 0 < iou <= 1.")
         if tile < 64 or tile % 32 or not 0 <= overlap < tile // 2:
             raise GalaxyCoreError("The tile must be a multiple of 32 px (>= 64) and overlap < tile/2.")
+        path, self.backend = _engine(path, backend)
         self.weights, self.conf, self.iou = path, float(conf), float(iou)
         self.tile, self.overlap, self.margin = int(tile), int(overlap), float(margin)
         self.coarse, self.batch = bool(coarse), max(1, int(batch))
         self.upsample = self._factor(upsample)
         self._lock = threading.Lock()
         self._model = _load(path)
-        self.names: dict[int, str] = dict(self._model.names)
+        with _quiet():
+            self.names: dict[int, str] = dict(self._model.names)
+        torch.set_num_threads(_THREADS)  # ultralytics' predictor setup caps torch threads
 
     def __repr__(self) -> str:
-        return (f"YoloDetector(weights={self.weights.name!r}, conf={self.conf}, iou={self.iou}, "
+        return (f"YoloDetector(weights={self.weights.name!r}, backend={self.backend!r}, "
+                f"conf={self.conf}, iou={self.iou}, "
                 f"tile={self.tile}, overlap={self.overlap}, coarse={self.coarse}, "
                 f"upsample={self.upsample})")
 
@@ -123,7 +144,7 @@ class YoloDetector:
     def _predict(self, tiles: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """ultralytics on RGB tiles -> per tile (edge boxes (n, 4), scores, class ids)."""
         tiles = [t[..., ::-1] for t in tiles]  # ultralytics takes numpy images as BGR (OpenCV)
-        with self._lock:
+        with self._lock, _quiet():
             results = self._model.predict(tiles, imgsz=self.tile, conf=self.conf, iou=self.iou,
                                            agnostic_nms=True, max_det=1000, device="cpu",
                                            verbose=False)
@@ -165,6 +186,80 @@ def _as_rgb(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[..., :3])
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _onnx_source(path: Path) -> str | None:
+    """The source hash recorded in an ONNX export by :func:`export_onnx` (None if unreadable)."""
+    try:
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # not ONNX, truncated, or the package is missing
+        return None
+    return {p.key: p.value for p in model.metadata_props}.get(SOURCE_KEY)
+
+
+def onnx_export_of(pt: Path) -> Path | None:
+    """``pt``'s ONNX export beside it (same name, ``.onnx``), or None.
+
+    None when there is no such file, onnxruntime is not installed, or the export
+    records a different source file (a stale export after retraining).
+    """
+    onnx_path = Path(pt).with_suffix(".onnx")
+    if not onnx_path.is_file() or importlib.util.find_spec("onnxruntime") is None:
+        return None
+    return onnx_path if _onnx_source(onnx_path) == _sha256(Path(pt)) else None
+
+
+def _engine(path: Path, backend: str) -> tuple[Path, str]:
+    """The file to load and its engine ("onnx" or "torch") for ``backend``."""
+    if backend not in BACKENDS:
+        raise GalaxyCoreError(f"The detector's backend must be one of {BACKENDS}, not {backend!r}.")
+    if path.suffix == ".onnx":
+        if backend == "torch":
+            raise GalaxyCoreError(f"{path.name} is an ONNX export; the torch backend needs the .pt.")
+        return path, "onnx"
+    if backend == "torch":
+        return path, "torch"
+    export = onnx_export_of(path)
+    if export is not None:
+        return export, "onnx"
+    if backend == "onnx":
+        raise GalaxyCoreError(
+            f"No up-to-date ONNX export of {path.name} (or onnxruntime is missing); make one with "
+            f"`python -m galaxy_core export-onnx {path}`."
+        )
+    return path, "torch"
+
+
+def export_onnx(weights: str | Path, out: str | Path | None = None) -> Path:
+    """Export a trained ``.pt`` to ONNX (dynamic batch and tile size) recording its SHA-256.
+
+    Writes ``out`` (default: the ``.pt`` with suffix ``.onnx``) and returns its path.
+    Needs the ``onnx`` and ``onnxslim`` packages.
+    """
+    pt = Path(weights)
+    out = Path(out) if out is not None else pt.with_suffix(".onnx")
+    if not pt.is_file():
+        raise GalaxyCoreError(f"The detector's weights are missing ({pt}).")
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "detector.pt"  # ultralytics writes the export beside its input
+        shutil.copyfile(pt, copy)
+        made = Path(_load(copy).export(format="onnx", dynamic=True, simplify=True, device="cpu",
+                                       verbose=False))
+        torch.set_num_threads(_THREADS)
+        import onnx
+
+        model = onnx.load(str(made))
+        entry = model.metadata_props.add()
+        entry.key, entry.value = SOURCE_KEY, _sha256(pt)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        onnx.save(model, str(out))
+    return out
+
+
 def _load(path: Path):
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_CONFIG_DIR", str(REPO_ROOT / ".yolo_config"))
@@ -172,9 +267,23 @@ def _load(path: Path):
 
     undo_ultralytics_side_effects()
     try:
-        return YOLO(str(path), task="detect")
+        with _quiet():
+            model = YOLO(str(path), task="detect")
     except Exception as err:  # a corrupt or foreign file
         raise GalaxyCoreError(f"Cannot load the detector's weights {path.name}: {err}") from err
+    return model
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Keep ultralytics' info lines (it prints "Loading ... for ONNX Runtime" on stdout) out of the CLI's output."""
+    logger = logging.getLogger("ultralytics")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def undo_ultralytics_side_effects() -> None:

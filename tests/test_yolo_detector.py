@@ -12,7 +12,7 @@ from galaxy_core.render import RenderSettings, render
 from galaxy_core.scene_synth import Library, write_dataset
 from galaxy_core.synthetic import make_wcs
 from galaxy_core.types import Field
-from galaxy_core.yolo_detector import DEFAULT_WEIGHTS, YoloDetector
+from galaxy_core.yolo_detector import DEFAULT_WEIGHTS, SOURCE_KEY, YoloDetector, onnx_export_of
 
 needs_weights = pytest.mark.skipif(not DEFAULT_WEIGHTS.exists(),
                                    reason="weights/detector.pt is not trained yet")
@@ -98,6 +98,63 @@ def test_detector_is_thread_safe_and_reports_progress(detector):
     assert max(calls) == 1.0
 
 
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A copy of the shipped .pt and its ONNX export beside it, made by the CLI."""
+    import shutil
+
+    from galaxy_core.cli import main
+
+    pt = tmp_path_factory.mktemp("onnx") / "det.pt"
+    shutil.copyfile(DEFAULT_WEIGHTS, pt)
+    assert onnx_export_of(pt) is None and YoloDetector(pt).backend == "torch"
+    assert main(["export-onnx", str(pt)]) == 0
+    return pt
+
+
+@needs_weights
+@pytest.mark.slow
+def test_onnx_and_torch_backends_give_the_same_detections(exported):
+    field = _planted_field(seed=3)
+    rgb = render(field, RenderSettings())
+    onnx_det = YoloDetector(exported, conf=0.25)
+    torch_det = YoloDetector(exported, conf=0.25, backend="torch")
+    assert onnx_det.backend == "onnx" and onnx_det.weights == exported.with_suffix(".onnx")
+    assert torch_det.backend == "torch" and torch_det.weights == exported
+    for upsample in (1, 2):
+        a, b = onnx_det(rgb, upsample=upsample), torch_det(rgb, upsample=upsample)
+        assert len(a) == len(b) >= len(PLANTED)
+        boxes = lambda ds: np.array([(d.x_min, d.y_min, d.x_max, d.y_max) for d in ds])  # noqa: E731
+        np.testing.assert_allclose(boxes(a), boxes(b), atol=0.05)
+        np.testing.assert_allclose([d.score for d in a], [d.score for d in b], atol=2e-3)
+
+
+@needs_weights
+@pytest.mark.slow
+def test_a_stale_onnx_export_is_not_used(exported, tmp_path):
+    import shutil
+
+    import onnx
+
+    from galaxy_core.cli import main
+
+    pt = tmp_path / "det.pt"
+    shutil.copyfile(exported, pt)
+    model = onnx.load(str(exported.with_suffix(".onnx")))
+    assert {p.key: p.value for p in model.metadata_props}[SOURCE_KEY] != "0" * 64
+    for prop in model.metadata_props:  # as if the .pt had been retrained since the export
+        if prop.key == SOURCE_KEY:
+            prop.value = "0" * 64
+    onnx.save(model, str(tmp_path / "det.onnx"))
+    assert onnx_export_of(pt) is None
+    assert YoloDetector(pt).backend == "torch"
+    with pytest.raises(GalaxyCoreError, match="No up-to-date ONNX export"):
+        YoloDetector(pt, backend="onnx")
+    with pytest.raises(GalaxyCoreError, match="backend must be one of"):
+        YoloDetector(pt, backend="tensorrt")
+    assert main(["export-onnx", str(tmp_path / "missing.pt")]) == 2
+
+
 def test_missing_weights_is_a_clear_error(tmp_path):
     with pytest.raises(GalaxyCoreError, match="weights are missing"):
         YoloDetector(tmp_path / "nope.pt")
@@ -152,7 +209,9 @@ def test_one_epoch_training_smoke(tmp_path):
     ]))
     assert out.exists() and out.stat().st_size > 1_000_000
     assert record["train_seconds"] > 0 and "metrics/mAP50(B)" in record["metrics"]
+    assert record["onnx"] == str(out.with_suffix(".onnx")) and onnx_export_of(out) is not None
     det = YoloDetector(out, conf=0.0, tile=128, overlap=16)
+    assert det.backend == "onnx"
     rgb = (np.random.default_rng(0).random((150, 170, 3)) * 255).astype(np.uint8)
     found = det(rgb)
     assert all(-0.5 <= d.x_min < d.x_max <= 169.5 and -0.5 <= d.y_min < d.y_max <= 149.5
