@@ -29,6 +29,7 @@ from app.review_panel import (  # noqa: E402
     detection_table,
     field_view,
     filter_controls,
+    sep_coverage_note,
     visible,
 )
 from app.run_panel import last_result, run_controls, run_detection, run_key, sep_baseline  # noqa: E402
@@ -108,6 +109,8 @@ def page() -> None:
             with field_col, guarded("drawing the field"):
                 preview = caching.preview_uri(loaded.key, field, rkey, render_settings)
                 field_view(loaded, preview, shown, len(df), sep)
+                if sep and result.method == "yolo":
+                    sep_coverage_note(shown, sep, upsample=result.upsample)
             with detail_col, guarded("opening the detection"):
                 chosen = detection_picker(shown, df["id"].tolist())
                 if chosen is not None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from app import caching
 from app.field_figure import class_order, field_figure
+from galaxy_core.matching import coverage
 from galaxy_core.review import filter_catalog, top_classes, uncertain_first, uncertainty
 from galaxy_core.types import CLASS_NAMES, Detection
 
@@ -147,3 +149,26 @@ def detection_picker(shown: pd.DataFrame, all_ids: list[int]) -> int | None:
                           placeholder="Click a circle or a table row, or pick an id")
     st.session_state[KEPT] = chosen
     return chosen
+
+
+#: Below this share of sep's S/N > 10 sources boxed, the app suggests the small-object pass.
+HINT_BELOW = 0.8
+
+
+def sep_coverage_note(shown: pd.DataFrame, sep: tuple[Detection, ...], *, upsample: int) -> float | None:
+    """Say how many of sep's S/N > 10 sources the shown YOLO boxes contain; returns that share.
+
+    Below ``HINT_BELOW`` at native scale, suggests the small-object pass.
+    """
+    xy = np.array([(d.x, d.y) for d in sep], float).reshape(-1, 2)
+    snr = np.array([d.snr if d.snr is not None else 0.0 for d in sep], float)
+    found, total = coverage(shown[["x_min", "y_min", "x_max", "y_max"]].to_numpy(float), xy, snr)
+    if total == 0:
+        return None
+    share = found / total
+    st.caption(f"The boxes shown contain {found} of sep's {total} sources with S/N > 10 ({share:.0%}).")
+    if share < HINT_BELOW and upsample == 1:
+        st.info("Many sources sep finds have no box: galaxies here may be only 2-4 px across. "
+                "Tick **Small-object pass** in the sidebar to look for them (slower, and some "
+                "of its extra boxes are noise).")
+    return share

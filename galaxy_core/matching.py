@@ -97,6 +97,18 @@ def points_in_boxes(xy: np.ndarray, boxes: np.ndarray) -> np.ndarray:
             & (xy[None, :, 1] >= boxes[:, None, 1]) & (xy[None, :, 1] <= boxes[:, None, 3]))
 
 
+def coverage(boxes: np.ndarray, xy: np.ndarray, snr: np.ndarray, *,
+             min_snr: float = 10.0) -> tuple[int, int]:
+    """(found, total): how many of the sources with S/N > ``min_snr`` lie inside some box.
+
+    ``boxes`` (N, 4) x_min, y_min, x_max, y_max px; ``xy`` (M, 2) source centres px;
+    ``snr`` (M,) their S/N (e.g. sep's, for a completeness check against the baseline).
+    """
+    strong = np.asarray(snr, float).reshape(-1) > min_snr
+    xy = np.asarray(xy, float).reshape(-1, 2)[strong]
+    return int(points_in_boxes(xy, boxes).any(axis=0).sum()), int(strong.sum())
+
+
 def centres_inside(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """(len(pred), len(truth)) True where each box's centre lies in the other box.
 

@@ -9,6 +9,7 @@ these tests check that the app shows what the model says, not what it says.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -534,7 +535,20 @@ def test_small_object_pass_finds_more_of_the_deep_field():
     at.run()
     assert_clean(at)
     native = shown_counts(at)[1]
+    # with the sep overlay, the app says how much of sep's catalogue is boxed and suggests the pass
+    at.checkbox(key="sep_overlay").check().run()
+    assert_clean(at)
+    share = _sep_share(at)
+    assert share < 0.8 and any("Small-object pass" in i.value for i in at.info)
     at.checkbox(key="upsample").check().run()
     assert_clean(at)
     assert shown_counts(at)[1] > 1.5 * native  # XDF galaxies only 2-4 px across
     assert any(c.value.startswith("yolo detector (small-object pass 2x): ") for c in at.caption)
+    assert _sep_share(at) > share + 0.2 and not any("Small-object pass" in i.value for i in at.info)
+
+
+def _sep_share(at: AppTest) -> float:
+    """The share of sep's S/N > 10 sources boxed, as the app states it."""
+    text = next(c.value for c in at.caption if c.value.startswith("The boxes shown contain"))
+    found, total = re.search(r"contain (\d+) of sep's (\d+) sources", text).groups()
+    return int(found) / int(total)

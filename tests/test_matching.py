@@ -76,3 +76,15 @@ def test_points_in_boxes_counts_edges_and_has_boxes_as_rows():
     xy = np.array([[10.0, 0.0], [5.5, 5.5], [11.0, 3.0]])
     assert points_in_boxes(xy, boxes).tolist() == [[True, True, False], [False, True, False]]
     assert points_in_boxes(np.zeros((0, 2)), boxes).shape == (2, 0)
+
+
+def test_coverage_counts_strong_sources_inside_boxes():
+    from galaxy_core.matching import coverage
+
+    boxes = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], float)
+    xy = np.array([[5, 5], [25, 25], [50, 50], [6, 6], [40, 5]], float)
+    snr = np.array([12, 30, 15, 5, 9.9])  # the last two are too faint to count
+    assert coverage(boxes, xy, snr) == (2, 3)
+    assert coverage(boxes, xy, snr, min_snr=3) == (3, 5)
+    assert coverage(np.zeros((0, 4)), xy, snr) == (0, 3)
+    assert coverage(boxes, np.zeros((0, 2)), np.zeros(0)) == (0, 0)
