@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from app import caching
 from app.field_figure import class_order, field_figure
-from galaxy_core.matching import coverage
+from galaxy_core.matching import centres_and_snr, coverage
 from galaxy_core.review import filter_catalog, top_classes, uncertain_first, uncertainty
 from galaxy_core.types import CLASS_NAMES, Detection
 
@@ -160,9 +159,8 @@ def sep_coverage_note(shown: pd.DataFrame, sep: tuple[Detection, ...], *, upsamp
 
     Below ``HINT_BELOW`` at native scale, suggests the small-object pass.
     """
-    xy = np.array([(d.x, d.y) for d in sep], float).reshape(-1, 2)
-    snr = np.array([d.snr if d.snr is not None else 0.0 for d in sep], float)
-    found, total = coverage(shown[["x_min", "y_min", "x_max", "y_max"]].to_numpy(float), xy, snr)
+    found, total = coverage(shown[["x_min", "y_min", "x_max", "y_max"]].to_numpy(float),
+                            *centres_and_snr(sep))
     if total == 0:
         return None
     share = found / total

@@ -13,8 +13,8 @@
    of YOLO boxes that contain a sep source; annotated PNGs in bench/out/.
 3. Stretch robustness: recall on one held-out field under five stretches.
 4. Speed: render + detect, 2048x2048 and 4096x4096 synthetic fields, with the
-   detector's engine (ONNX Runtime when the shipped export matches) and, beside
-   it, PyTorch (``speed_torch_*``).
+   detector's engine and, when that is ONNX Runtime (a matching export lies
+   beside the weights), PyTorch too (``speed_torch_*``).
 
 ``--upsample 2`` measures the small-object pass (tiles on the field upsampled
 twice); its figures go to ``bench/out/detector_up2.json`` and its pictures get
@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from galaxy_core import tiling  # noqa: E402
 from galaxy_core.matching import (  # noqa: E402
     average_precision,
+    centres_and_snr,
     evaluate_boxes,
     match_boxes,
     points_in_boxes,
@@ -178,9 +179,8 @@ def real_section(det: YoloDetector, results: dict, conf: float, tag: str = "") -
         every = det(rgb, wcs=field.wcs)
         scores = np.array([d.score for d in every])
         seps = SepDetector()(field)
-        snr = np.array([d.snr if d.snr is not None else 0.0 for d in seps], dtype=float)
+        sep_xy, snr = centres_and_snr(seps)
         strong = snr > 10
-        sep_xy = np.array([[d.x, d.y] for d in seps]).reshape(-1, 2)
         eb = boxes_of(every)
         inside_all = points_in_boxes(sep_xy, eb)  # (YOLO boxes, sep sources)
         for c in SWEEP_CONFS:

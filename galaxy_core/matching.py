@@ -97,6 +97,13 @@ def points_in_boxes(xy: np.ndarray, boxes: np.ndarray) -> np.ndarray:
             & (xy[None, :, 1] >= boxes[:, None, 1]) & (xy[None, :, 1] <= boxes[:, None, 3]))
 
 
+def centres_and_snr(detections: Sequence[Detection]) -> tuple[np.ndarray, np.ndarray]:
+    """(M, 2) centres x, y in px and (M,) S/N of detections (0 where none was measured)."""
+    xy = np.array([(d.x, d.y) for d in detections], float).reshape(-1, 2)
+    snr = np.array([d.snr if d.snr is not None else 0.0 for d in detections], float)
+    return xy, snr
+
+
 def coverage(boxes: np.ndarray, xy: np.ndarray, snr: np.ndarray, *,
              min_snr: float = 10.0) -> tuple[int, int]:
     """(found, total): how many of the sources with S/N > ``min_snr`` lie inside some box.

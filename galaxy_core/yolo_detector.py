@@ -53,6 +53,8 @@ _THREADS = torch.get_num_threads()
 BACKENDS = ("auto", "onnx", "torch")
 #: ONNX metadata key holding the SHA-256 of the .pt an export was made from.
 SOURCE_KEY = "galaxy_core_source_sha256"
+#: Held while ultralytics' logger level is lowered, so concurrent sessions restore it in turn.
+_QUIET_LOCK = threading.RLock()
 
 
 class YoloDetector:
@@ -278,12 +280,13 @@ def _load(path: Path):
 def _quiet():
     """Keep ultralytics' info lines (it prints "Loading ... for ONNX Runtime" on stdout) out of the CLI's output."""
     logger = logging.getLogger("ultralytics")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
+    with _QUIET_LOCK:
+        level = logger.level
+        logger.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            logger.setLevel(level)
 
 
 def undo_ultralytics_side_effects() -> None:
