@@ -15,8 +15,9 @@ Recipe (all pixel values in units of the sky rms, sigma = 1 per band):
    positions (some cut by the edge, a quarter placed as blends next to another),
    sizes log-uniform from 4 px to 300 px, any rotation and flip, peak S/N
    log-uniform, convolved with the real WFC3/IR F105W PSF or a Gaussian core
-   (FWHM 1.2 to 3 px); stars are the PSF with a Moffat halo and, when bright,
-   four diffraction spikes.  Noise is Gaussian, optionally correlated like
+   (FWHM 1.2 to 3 px); :data:`SMALL_RECIPE` lowers both limits (1.5 px, 0.8 px)
+   and raises the crowding for undersampled pictures.  Stars are the PSF with a
+   Moffat halo and, when bright, four diffraction spikes.  Noise is Gaussian, optionally correlated like
    drizzled HST data and modulated by a real Abell 2744 rms map, on a random
    pedestal; one or three bands; some scenes are empty.
 3. **Render**: :func:`galaxy_core.render.render` (the app's FITS-to-RGB path)
@@ -35,8 +36,9 @@ box is the bounding box of the isophote (for stars, the isophote is raised to
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -211,7 +213,8 @@ def save_library(lib: Library, path: Path) -> None:
     shapes = np.array([s.shape[1:] for s in lib.stamps])
     flat = np.concatenate([s.ravel() for s in lib.stamps]).astype(np.float16)
     np.savez(path, flat=flat, shapes=shapes, names=np.array(lib.names),
-             splits=np.array(lib.splits), psf=lib.psf, rms=np.stack(lib.rms_maps))
+             splits=np.array(lib.splits), psf=lib.psf,
+             rms=np.stack(lib.rms_maps) if lib.rms_maps else np.zeros((0, 1, 1), np.float32))
 
 
 def load_library(path: Path) -> Library:
@@ -249,11 +252,34 @@ def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
-def _object_size(rng: np.random.Generator) -> float:
+@dataclass(frozen=True)
+class SceneRecipe:
+    """The size knobs of :func:`make_scene`, in px.
+
+    Attributes:
+        min_object_px: smallest placed galaxy side before the PSF (the
+            small-size branch is log-uniform from here to 30 px).
+        min_psf_fwhm: narrowest Gaussian PSF core (FWHM; the widest is 3 px).
+        max_density: most galaxies per 320x320 px (log-uniform from 2).
+    """
+
+    min_object_px: float = 4.0
+    min_psf_fwhm: float = 1.2
+    max_density: float = 60.0
+
+
+#: Undersampled, crowded fields (pictures binned down, like the scikit-image
+#: XDF with ~200 sources per 320 px square): a third of the small galaxies
+#: below 4 px, PSF cores down to 0.8 px FWHM, up to 250 galaxies per scene.
+SMALL_RECIPE = SceneRecipe(min_object_px=1.5, min_psf_fwhm=0.8, max_density=250.0)
+RECIPES = {"standard": SceneRecipe(), "small": SMALL_RECIPE}
+
+
+def _object_size(rng: np.random.Generator, min_px: float = 4.0) -> float:
     """Longest side of a placed galaxy (px): mostly small, some up to 300."""
     u = rng.random()
     if u < 0.65:
-        return _log_uniform(rng, 4, 30)
+        return _log_uniform(rng, min_px, 30)
     if u < 0.93:
         return _log_uniform(rng, 30, 120)
     return _log_uniform(rng, 120, 300)
@@ -323,24 +349,27 @@ def _noise(rng: np.random.Generator, lib: Library, n_bands: int, h: int, w: int)
 
 
 def make_scene(rng: np.random.Generator, lib: Library, *, size: int = 320, split: str = "train",
-               density: float | None = None) -> tuple[Field, list[Placed]]:
+               density: float | None = None,
+               recipe: SceneRecipe = SceneRecipe()) -> tuple[Field, list[Placed]]:
     """A float field (sky rms units) and the noiseless model of every object in it.
 
     ``density``: galaxies per 320x320 px (random, 5 % empty scenes, when None).
+    The default ``recipe`` draws the same scenes for the same ``rng`` as before
+    it existed, so held-out bench fields do not change.
     """
     h = w = size
     n_bands = 3 if rng.random() < 0.5 else 1
-    psf = (lib.psf if rng.random() < 0.5 else _gauss_psf(rng.uniform(1.2, 3.0)))
+    psf = (lib.psf if rng.random() < 0.5 else _gauss_psf(rng.uniform(recipe.min_psf_fwhm, 3.0)))
     area = size * size / 320**2
     if density is None:
-        density = 0.0 if rng.random() < 0.05 else _log_uniform(rng, 2, 60)
+        density = 0.0 if rng.random() < 0.05 else _log_uniform(rng, 2, recipe.max_density)
     n_gal = rng.poisson(density * area)
     n_star = rng.poisson(rng.uniform(0, 6) * area)
     pool = lib.indices(split)
     placed: list[Placed] = []
     centres: list[tuple[float, float, float]] = []
     for _ in range(n_gal):
-        length = _object_size(rng)
+        length = _object_size(rng, recipe.min_object_px)
         model = _galaxy_model(rng, lib.stamps[rng.choice(pool)], length, psf, n_bands)
         model *= _log_uniform(rng, 0.4, 400)
         mh, mw = model.shape[1:]
@@ -470,11 +499,13 @@ def yolo_lines(truth: pd.DataFrame, width: int, height: int) -> list[str]:
 
 
 def write_dataset(out: Path, lib: Library, *, n_train: int, n_val: int, size: int = 320,
-                  seed: int = 0, progress_every: int = 200) -> Path:
+                  seed: int = 0, progress_every: int = 200,
+                  recipe: SceneRecipe = SceneRecipe()) -> Path:
     """A YOLO dataset under ``out`` (images/, labels/, data.yaml with absolute paths).
 
     Training images use the library's train cutouts, validation images the
-    held-out ones.  Returns the data.yaml path.
+    held-out ones; ``recipe.json`` records the scene recipe.  Returns the
+    data.yaml path.
     """
     out = Path(out).resolve()
     for part, n, split in (("train", n_train, "train"), ("val", n_val, "val")):
@@ -482,7 +513,7 @@ def write_dataset(out: Path, lib: Library, *, n_train: int, n_val: int, size: in
         (out / "labels" / part).mkdir(parents=True, exist_ok=True)
         rng = np.random.default_rng([seed, 0 if part == "train" else 1])
         for i in range(n):
-            field, placed = make_scene(rng, lib, size=size, split=split)
+            field, placed = make_scene(rng, lib, size=size, split=split, recipe=recipe)
             truth = truth_table(field, placed)
             rgb = render_scene(field, random_render_settings(rng))
             stem = f"{part}_{i:05d}"
@@ -495,12 +526,26 @@ def write_dataset(out: Path, lib: Library, *, n_train: int, n_val: int, size: in
                 "\n".join(yolo_lines(truth, size, size)) + "\n")
             if progress_every and (i + 1) % progress_every == 0:
                 print(f"{part}: {i + 1}/{n} scenes", flush=True)
-    yaml = out / "data.yaml"
-    yaml.write_text(
-        f"path: {out}\ntrain: images/train\nval: images/val\n"
-        + "names:\n" + "".join(f"  {i}: {c}\n" for i, c in enumerate(CLASSES))
-    )
+    (out / "recipe.json").write_text(json.dumps(
+        dict(asdict(recipe), n_train=n_train, n_val=n_val, size=size, seed=seed), indent=2))
+    return _write_yaml(out / "data.yaml", [out])
+
+
+def _write_yaml(yaml: Path, roots: list[Path]) -> Path:
+    lines = [f"path: {roots[0]}", "train:", *(f"  - {r}/images/train" for r in roots),
+             "val:", *(f"  - {r}/images/val" for r in roots), "names:",
+             *(f"  {i}: {c}" for i, c in enumerate(CLASSES))]
+    yaml.write_text("\n".join(lines) + "\n")
     return yaml
+
+
+def combine_datasets(yaml: Path, roots: list[Path]) -> Path:
+    """Write ``yaml``: a YOLO data file training and validating on every dataset in ``roots``."""
+    roots = [Path(r).resolve() for r in roots]
+    for r in roots:
+        if not (r / "images" / "train").is_dir():
+            raise GalaxyCoreError(f"{r} is not a dataset written by write_dataset (no images/train)")
+    return _write_yaml(Path(yaml), roots)
 
 
 def heldout_field(seed: int, lib: Library, *, size: int = 2048,

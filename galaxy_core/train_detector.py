@@ -23,7 +23,14 @@ import sys
 import time
 from pathlib import Path
 
-from galaxy_core.scene_synth import CACHE_DIR, DATA_DIR, build_library, write_dataset
+from galaxy_core.scene_synth import (
+    CACHE_DIR,
+    DATA_DIR,
+    RECIPES,
+    build_library,
+    combine_datasets,
+    write_dataset,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="where the YOLO dataset is written (reused when its data.yaml exists)")
     p.add_argument("--library", type=Path, default=CACHE_DIR / "library.npz",
                    help="cache of the real cutouts")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default="standard",
+                   help="scene recipe of a newly built dataset (scene_synth.RECIPES)")
+    p.add_argument("--also", type=Path, action="append", default=[],
+                   help="also train and validate on this existing dataset folder (repeatable)")
     p.add_argument("--n-train", type=int, default=2400, help="training scenes")
     p.add_argument("--n-val", type=int, default=200, help="validation scenes (held-out cutouts)")
     p.add_argument("--size", type=int, default=320, help="scene side (px)")
@@ -82,7 +93,9 @@ def train(args: argparse.Namespace) -> dict:
         lib = build_library(args.data_dir, cache=args.library.resolve())
         print(lib, flush=True)
         write_dataset(args.dataset, lib, n_train=args.n_train, n_val=args.n_val, size=args.size,
-                      seed=args.seed)
+                      seed=args.seed, recipe=RECIPES[args.recipe])
+    if args.also:
+        yaml = combine_datasets(args.dataset.resolve() / "combined.yaml", [args.dataset, *args.also])
     t_data = time.time() - t0
 
     from ultralytics import YOLO
@@ -114,8 +127,9 @@ def train(args: argparse.Namespace) -> dict:
     if trainer is not None and getattr(trainer, "metrics", None):
         metrics = {k: float(v) for k, v in trainer.metrics.items()}
     record = dict(command=args.command,
-                  seed=args.seed, model=args.model, init=args.init, imgsz=args.imgsz, lr0=args.lr0, n_train=args.n_train,
-                  n_val=args.n_val, dataset_seconds=round(t_data, 1),
+                  seed=args.seed, model=args.model, init=args.init, imgsz=args.imgsz,
+                  lr0=args.lr0, recipe=args.recipe, also=[str(a) for a in args.also],
+                  n_train=args.n_train, n_val=args.n_val, dataset_seconds=round(t_data, 1),
                   train_seconds=round(t_train, 1), threads=args.threads, metrics=metrics,
                   best=str(best))
     (run_dir / "record.json").write_text(json.dumps(record, indent=2))

@@ -5,10 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.scene_synth import (
     MIN_SNR,
+    SMALL_RECIPE,
     Library,
     Placed,
+    SceneRecipe,
+    combine_datasets,
     isolate,
     make_scene,
     random_render_settings,
@@ -87,6 +91,43 @@ def test_scenes_are_reproducible_and_render_under_random_settings():
     for _ in range(25):
         rgb = render_scene(f1, random_render_settings(rng))
         assert rgb.shape == (96, 96, 3) and rgb.dtype == np.uint8
+
+
+def _galaxy_sides(recipe: SceneRecipe, n: int = 40) -> tuple[int, list[int]]:
+    """Galaxies placed in ``n`` scenes, and each model's longest side less the PSF padding."""
+    lib = _toy_library()
+    count, sides = 0, []
+    for seed in range(n):
+        _, placed = make_scene(np.random.default_rng(seed), lib, size=160, recipe=recipe)
+        galaxies = [p for p in placed if p.kind == "galaxy"]
+        count += len(galaxies)
+        sides += [max(p.model.shape[1:]) for p in galaxies]
+    return count, sides
+
+
+def test_small_recipe_places_smaller_objects_more_densely():
+    n_std, sides_std = _galaxy_sides(SceneRecipe())
+    n_small, sides_small = _galaxy_sides(SMALL_RECIPE)
+    assert n_small > 1.5 * n_std
+    # the padding of the PSF (toy 9 px or a Gaussian of >= 0.8 px FWHM) is the same in both
+    assert min(sides_small) < min(sides_std)
+    assert np.mean(np.array(sides_small) <= 12) > 1.5 * np.mean(np.array(sides_std) <= 12)
+
+
+def test_combined_dataset_lists_every_root_and_rejects_other_folders(tmp_path):
+    import yaml
+
+    roots = []
+    for name in ("a", "b"):
+        for part in ("train", "val"):
+            (tmp_path / name / "images" / part).mkdir(parents=True)
+        roots.append(tmp_path / name)
+    data = yaml.safe_load(combine_datasets(tmp_path / "both.yaml", roots).read_text())
+    assert data["train"] == [f"{r}/images/train" for r in roots]
+    assert data["val"] == [f"{r}/images/val" for r in roots]
+    assert data["names"] == {0: "galaxy", 1: "star"}
+    with pytest.raises(GalaxyCoreError, match="not a dataset"):
+        combine_datasets(tmp_path / "bad.yaml", [tmp_path / "a", tmp_path])
 
 
 def test_isolate_separates_the_central_object_from_its_sky():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.render import RenderSettings, render
-from galaxy_core.scene_synth import Library, write_dataset
+from galaxy_core.scene_synth import SMALL_RECIPE, Library, save_library, write_dataset
 from galaxy_core.synthetic import make_wcs
 from galaxy_core.types import Field
 from galaxy_core.yolo_detector import DEFAULT_WEIGHTS, SOURCE_KEY, YoloDetector, onnx_export_of
@@ -202,11 +203,20 @@ def test_one_epoch_training_smoke(tmp_path):
                          progress_every=0)
     labels = sorted((tmp_path / "ds" / "labels" / "train").glob("*.txt"))
     assert len(labels) == 8 and yaml.read_text().startswith(f"path: {tmp_path / 'ds'}")
+    lib_path = tmp_path / "library.npz"
+    save_library(lib, lib_path)
     out = tmp_path / "detector.pt"
     record = train(parse_args([
-        "--dataset", str(tmp_path / "ds"), "--epochs", "1", "--imgsz", "128", "--batch", "4",
+        "--dataset", str(tmp_path / "small"), "--recipe", "small", "--n-train", "4",
+        "--n-val", "2", "--size", "128", "--also", str(tmp_path / "ds"), "--data-dir", str(tmp_path),
+        "--library", str(lib_path), "--epochs", "1", "--imgsz", "128", "--batch", "4",
         "--project", str(tmp_path / "runs"), "--name", "smoke", "--weights-out", str(out),
     ]))
+    recipe = json.loads((tmp_path / "small" / "recipe.json").read_text())
+    assert recipe["min_object_px"] == SMALL_RECIPE.min_object_px and recipe["n_train"] == 4
+    assert len(list((tmp_path / "small" / "labels" / "train").glob("*.txt"))) == 4
+    combined = (tmp_path / "small" / "combined.yaml").read_text()
+    assert str((tmp_path / "ds").resolve()) in combined and record["recipe"] == "small"
     assert out.exists() and out.stat().st_size > 1_000_000
     assert record["train_seconds"] > 0 and "metrics/mAP50(B)" in record["metrics"]
     assert record["onnx"] == str(out.with_suffix(".onnx")) and onnx_export_of(out) is not None
