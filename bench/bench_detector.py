@@ -52,6 +52,7 @@ from galaxy_core.yolo_detector import BACKENDS, DEFAULT_WEIGHTS, YoloDetector  #
 OUT = ROOT / "bench" / "out"
 SNR_BINS = (5, 7, 10, 20, 50, 100, np.inf)
 SWEEP_CONFS = (0.15, 0.25, 0.35, 0.5)
+SIDE_BINS = (0, 5, 6, 8, 12, 20, np.inf)  # px: longest side of sep's box
 STRETCHES = {
     "asinh a=0.05, 5-99.8%": RenderSettings(),
     "linear, 99.5%": RenderSettings(interval="percentile", percent=99.5, stretch="linear"),
@@ -174,6 +175,7 @@ def real_section(det: YoloDetector, results: dict, conf: float, tag: str = "") -
     fields.append(xdf_field())
     totals = dict(sep10=0, sep10_found=0, sep30=0, sep30_found=0, yolo=0, yolo_in_sep=0)
     sweep = {c: [0, 0, 0, 0] for c in SWEEP_CONFS}  # sep10 found, sep10, confirmed, boxes
+    by_side = np.zeros((2, len(SIDE_BINS) - 1), int)  # sep10 found, sep10 per side bin
     for field in fields:
         rgb = render(field, None)
         every = det(rgb, wcs=field.wcs)
@@ -192,6 +194,9 @@ def real_section(det: YoloDetector, results: dict, conf: float, tag: str = "") -
         yb, sb = eb[keep], boxes_of(seps)
         inside = inside_all[keep]
         found = inside.any(axis=0) & strong
+        side = np.maximum(sb[:, 2] - sb[:, 0], sb[:, 3] - sb[:, 1]) if len(sb) else np.zeros(0)
+        by_side[0] += np.histogram(side[found], SIDE_BINS)[0]
+        by_side[1] += np.histogram(side[strong], SIDE_BINS)[0]
         very = snr > 30
         totals["sep30"] += int(very.sum())
         totals["sep30_found"] += int((inside.any(axis=0) & very).sum())
@@ -215,6 +220,11 @@ def real_section(det: YoloDetector, results: dict, conf: float, tag: str = "") -
     print(f"(stricter: sep S/N>30 found by YOLO {totals['sep30_found']}/{totals['sep30']})")
     results["real_total"] = dict(totals, sep10_found_fraction=round(f1, 4),
                                  yolo_confirmed_fraction=round(f2, 4))
+    print("all real fields by sep box side: sep S/N>10 found by YOLO")
+    for lo, hi, found, n in zip(SIDE_BINS[:-1], SIDE_BINS[1:], *by_side, strict=True):
+        print(f"    {lo:>2.0f}-{hi:<3.0f} px: {found:4d}/{n:4d} = {found / max(n, 1):.3f}")
+        results.setdefault("real_by_side", {})[f"{lo:.0f}-{hi:.0f}"] = dict(
+            sep10=int(n), sep10_found=int(found))
     print("all real fields by score threshold: sep S/N>10 found / YOLO boxes with a sep source")
     for c, (found, n10, confirmed, n) in sweep.items():
         print(f"    conf {c:.2f}: {found / max(n10, 1):.3f} / {confirmed / max(n, 1):.3f}  ({n} boxes)")
