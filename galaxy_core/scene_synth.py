@@ -17,9 +17,9 @@ Recipe (all pixel values in units of the sky rms, sigma = 1 per band):
    log-uniform, convolved with the real WFC3/IR F105W PSF or a Gaussian core
    (FWHM 1.2 to 3 px); :data:`SMALL_RECIPE` lowers both limits (1.5 px, 0.8 px)
    and raises the crowding for undersampled pictures.  Stars are the PSF with a
-   Moffat halo and, when bright, four diffraction spikes.  Noise is Gaussian, optionally correlated like
-   drizzled HST data and modulated by a real Abell 2744 rms map, on a random
-   pedestal; one or three bands; some scenes are empty.
+   Moffat halo and, when bright, four diffraction spikes.  Noise is Gaussian,
+   optionally correlated like drizzled HST data and modulated by a real Abell
+   2744 rms map, on a random pedestal; one or three bands; some scenes are empty.
 3. **Render**: :func:`galaxy_core.render.render` (the app's FITS-to-RGB path)
    under random :class:`RenderSettings` (:func:`random_render_settings`: every
    interval, every stretch, wide parameter ranges, colormaps, Lupton RGB).
@@ -38,7 +38,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -275,7 +275,7 @@ SMALL_RECIPE = SceneRecipe(min_object_px=1.5, min_psf_fwhm=0.8, max_density=250.
 RECIPES = {"standard": SceneRecipe(), "small": SMALL_RECIPE}
 
 
-def _object_size(rng: np.random.Generator, min_px: float = 4.0) -> float:
+def _object_size(rng: np.random.Generator, min_px: float) -> float:
     """Longest side of a placed galaxy (px): mostly small, some up to 300."""
     u = rng.random()
     if u < 0.65:
@@ -537,6 +537,15 @@ def _write_yaml(yaml: Path, roots: list[Path]) -> Path:
              *(f"  {i}: {c}" for i, c in enumerate(CLASSES))]
     yaml.write_text("\n".join(lines) + "\n")
     return yaml
+
+
+def dataset_recipe(root: Path) -> SceneRecipe:
+    """The recipe a dataset was built with (``recipe.json``; older datasets without it are standard)."""
+    path = Path(root) / "recipe.json"
+    if not path.is_file():
+        return SceneRecipe()
+    stored = json.loads(path.read_text())
+    return SceneRecipe(**{f.name: stored[f.name] for f in fields(SceneRecipe)})
 
 
 def combine_datasets(yaml: Path, roots: list[Path]) -> Path:

@@ -23,12 +23,14 @@ import sys
 import time
 from pathlib import Path
 
+from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.scene_synth import (
     CACHE_DIR,
     DATA_DIR,
     RECIPES,
     build_library,
     combine_datasets,
+    dataset_recipe,
     write_dataset,
 )
 
@@ -88,12 +90,17 @@ def train(args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(args.threads)
     yaml = args.dataset.resolve() / "data.yaml"
+    recipe = RECIPES[args.recipe]
+    built = dataset_recipe(args.dataset) if yaml.exists() else recipe
+    if built != recipe:
+        raise GalaxyCoreError(f"{args.dataset} was built with {built}, not --recipe {args.recipe}; "
+                              "pick another --dataset folder to build a new one.")
     t0 = time.time()
     if not yaml.exists():
         lib = build_library(args.data_dir, cache=args.library.resolve())
         print(lib, flush=True)
         write_dataset(args.dataset, lib, n_train=args.n_train, n_val=args.n_val, size=args.size,
-                      seed=args.seed, recipe=RECIPES[args.recipe])
+                      seed=args.seed, recipe=recipe)
     if args.also:
         yaml = combine_datasets(args.dataset.resolve() / "combined.yaml", [args.dataset, *args.also])
     t_data = time.time() - t0
@@ -146,7 +153,10 @@ def train(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    train(parse_args(argv))
+    try:
+        train(parse_args(argv))
+    except GalaxyCoreError as err:
+        raise SystemExit(f"error: {err}") from None
     return 0
 
 

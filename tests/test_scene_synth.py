@@ -13,11 +13,13 @@ from galaxy_core.scene_synth import (
     Placed,
     SceneRecipe,
     combine_datasets,
+    dataset_recipe,
     isolate,
     make_scene,
     random_render_settings,
     render_scene,
     truth_table,
+    write_dataset,
     yolo_lines,
 )
 from galaxy_core.types import Field
@@ -94,7 +96,7 @@ def test_scenes_are_reproducible_and_render_under_random_settings():
 
 
 def _galaxy_sides(recipe: SceneRecipe, n: int = 40) -> tuple[int, list[int]]:
-    """Galaxies placed in ``n`` scenes, and each model's longest side less the PSF padding."""
+    """Galaxies placed in ``n`` scenes, and each model's longest side (px, PSF padding included)."""
     lib = _toy_library()
     count, sides = 0, []
     for seed in range(n):
@@ -128,6 +130,17 @@ def test_combined_dataset_lists_every_root_and_rejects_other_folders(tmp_path):
     assert data["names"] == {0: "galaxy", 1: "star"}
     with pytest.raises(GalaxyCoreError, match="not a dataset"):
         combine_datasets(tmp_path / "bad.yaml", [tmp_path / "a", tmp_path])
+
+
+def test_dataset_records_its_recipe_and_training_refuses_another(tmp_path):
+    from galaxy_core.train_detector import parse_args, train
+
+    write_dataset(tmp_path / "small", _toy_library(), n_train=1, n_val=1, size=64,
+                  progress_every=0, recipe=SMALL_RECIPE)
+    assert dataset_recipe(tmp_path / "small") == SMALL_RECIPE
+    assert dataset_recipe(tmp_path) == SceneRecipe()  # no recipe.json: built before it existed
+    with pytest.raises(GalaxyCoreError, match="built with .*not --recipe standard"):
+        train(parse_args(["--dataset", str(tmp_path / "small"), "--weights-out", ""]))
 
 
 def test_isolate_separates_the_central_object_from_its_sky():
