@@ -7,7 +7,8 @@ Everything is measured on the validation split of ``../shared/data`` (the
 split recorded in the checkpoint), starting from the original image files and
 going through :class:`galaxy_core.classifier.Classifier` exactly as the CLI
 does.  Targets: accuracy >= 0.90, balanced accuracy >= 0.85, Star/Artifact
-recall >= 0.95, gz2_spiral two-way accuracy >= 0.90, framing consistency
+recall >= 0.95, gz2_spiral two-way accuracy >= 0.90 (on gz2's validation split,
+which ``--gz2-two-way`` training never sees; the whole set is printed too), framing consistency
 (box x1.5 vs x3) >= 0.90, ECE <= 0.05, >= 100 crops/s on 2 CPU cores without TTA.
 
 ``--update-checkpoint`` stores the TTA temperature (fitted on the validation
@@ -211,21 +212,24 @@ def main(argv=None) -> int:
         "n": len(galaxies), "accuracy": float((pg.argmax(1) == labels[galaxies]).mean()),
         "accuracy_colour": float((pred[galaxies] == labels[galaxies]).mean()),
         "called_star": float((pg.argmax(1) == star).mean())}
-    gg = grey_galaxy_items(args.data)
+    gg = grey_galaxy_items(args.data, seed=split_seed)
     gg = gg[gg["split"] == "val"].head(args.limit or None)
     pgg = clf.predict([load_rgb(q) for q in gg["path"]], tta=use_tta)
     out["grey_ground_based_galaxies_val"] = {"n": len(gg), "called_star": float((pgg.argmax(1) == star).mean())}
 
-    # gz2_spiral two-way check: P(Spiral) + P(Spiral_Barred) > 0.5.
-    gz2 = gz2_items(args.data)
+    # gz2_spiral two-way check: P(Spiral) + P(Spiral_Barred) > 0.5, on gz2's validation split
+    # (never trained on) and on the whole set (its training split is trained on with --gz2-two-way).
+    gz2 = gz2_items(args.data, seed=split_seed)
     if args.limit:
         gz2 = gz2.sample(min(args.limit, len(gz2)), random_state=0).reset_index(drop=True)
     p2 = clf.predict([load_rgb(q) for q in gz2["path"]], tta=use_tta)
     spiral_p = p2[:, CLASS_INDEX["Spiral"]] + p2[:, CLASS_INDEX["Spiral_Barred"]]
     truth = gz2["spiral"].to_numpy()
-    out["gz2_two_way"] = {"n": len(gz2), "accuracy": float(((spiral_p > 0.5) == truth).mean()),
-                          "spiral_recall": float((spiral_p[truth] > 0.5).mean()),
-                          "non_spiral_recall": float((spiral_p[~truth] <= 0.5).mean())}
+    for key, sel in (("gz2_two_way", gz2["split"].to_numpy() == "val"), ("gz2_two_way_all", np.ones(len(gz2), bool))):
+        t, p = truth[sel], spiral_p[sel]
+        out[key] = {"n": int(sel.sum()), "accuracy": float(((p > 0.5) == t).mean()),
+                    "spiral_recall": float((p[t] > 0.5).mean()), "non_spiral_recall": float((p[~t] <= 0.5).mean())}
+    out["gz2_two_way_all"]["train_split_trained_on"] = bool(ckpt_recipe["args"].get("gz2_two_way", False))
 
     # Two framings of the same object: boxes x1.5 and x3 around its measured extent.
     c15 = clf.predict([reframe(im, 1.5) for im in images], tta=use_tta).argmax(1)
@@ -268,7 +272,8 @@ def main(argv=None) -> int:
     for c, row in zip(CLASS_NAMES, out[mode]["confusion"], strict=True):
         print(f"  {c:14s} {row}")
     print("accuracy by source:", json.dumps(by_source))
-    print(f"gz2_spiral two-way accuracy {out['gz2_two_way']['accuracy']:.4f} (>= 0.90) {json.dumps(out['gz2_two_way'])}")
+    print(f"gz2_spiral two-way accuracy, validation split {out['gz2_two_way']['accuracy']:.4f} (>= 0.90) "
+          f"{json.dumps(out['gz2_two_way'])}; whole set {json.dumps(out['gz2_two_way_all'])}")
     print(f"framing consistency x1.5 vs x3: {out['framing_consistency']['all']:.4f} (>= 0.90), "
           f"galaxies only {out['framing_consistency']['galaxies']:.4f}")
     print(f"greyscaled val galaxies: {json.dumps(out['greyscaled_val_galaxies'])}")
@@ -300,8 +305,12 @@ def markdown_tables(out: dict, mode: str) -> str:
     for i, c in enumerate(CLASS_NAMES):
         lines.append(f"| {c} | {cm[i].sum()} | {out[mode]['precision'][c]:.3f} | {out[mode]['recall'][c]:.3f} |")
     lines += ["", "| check | result | target |", "|---|---|---|",
-              f"| gz2_spiral two-way accuracy (n={out['gz2_two_way']['n']}) | {out['gz2_two_way']['accuracy']:.4f} "
-              f"(spiral recall {out['gz2_two_way']['spiral_recall']:.3f}, non-spiral {out['gz2_two_way']['non_spiral_recall']:.3f}) | >= 0.90 |",
+              f"| gz2_spiral two-way accuracy, validation split (n={out['gz2_two_way']['n']}) | "
+              f"{out['gz2_two_way']['accuracy']:.4f} (spiral recall {out['gz2_two_way']['spiral_recall']:.3f}, "
+              f"non-spiral {out['gz2_two_way']['non_spiral_recall']:.3f}) | >= 0.90 |",
+              f"| gz2_spiral two-way accuracy, whole set (n={out['gz2_two_way_all']['n']}; training split "
+              f"{'trained on' if out['gz2_two_way_all']['train_split_trained_on'] else 'not trained on'}) | "
+              f"{out['gz2_two_way_all']['accuracy']:.4f} | |",
               f"| same class at box x1.5 and x3 (n={out['framing_consistency']['n']}) | "
               f"{out['framing_consistency']['all']:.4f} (galaxies only {out['framing_consistency']['galaxies']:.4f}) | >= 0.90 |",
               f"| throughput, {out['threads']} threads, no TTA: box x3 crops (median {out['crop_side_px_median']:.0f} px), "

@@ -208,12 +208,14 @@ def labelled_items(root: str | Path, *, seed: int = SPLIT_SEED, include_field_st
     return df.drop(columns=["split_key"], errors="ignore")
 
 
-def gz2_items(root: str | Path) -> pd.DataFrame:
-    """gz2_spiral two-way check set: path, name, spiral (bool)."""
+def gz2_items(root: str | Path, *, seed: int = SPLIT_SEED) -> pd.DataFrame:
+    """gz2_spiral two-way set: source, name, path, spiral (bool), split (same hash as the labelled sets)."""
     root = Path(root) / "gz2_spiral"
-    rows = [{"path": str(p), "name": f"gz2/{p.stem}", "spiral": folder == "spirals"}
+    rows = [{"source": "gz2", "name": f"gz2/{p.stem}", "path": str(p), "spiral": folder == "spirals"}
             for folder in ("spirals", "non_spirals") for p in sorted((root / folder).glob("*.jpg"))]
-    return pd.DataFrame(rows, columns=["path", "name", "spiral"])
+    df = pd.DataFrame(rows, columns=["source", "name", "path", "spiral"])
+    df["split"] = [split_of(n, seed=seed) for n in df["name"]]
+    return df
 
 
 def kaggle_labels(csv: str | Path) -> pd.DataFrame:

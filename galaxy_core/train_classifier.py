@@ -8,7 +8,9 @@ a uint8 cache of ``cache_size`` px (``cache/`` by default, git-ignored) and
 augmented from there, since decoding 424 px JPEGs every epoch is too slow on
 a CPU.  The best checkpoint (by validation accuracy + balanced accuracy) is
 written after every epoch that improves on it, with its temperature fitted on
-the validation logits.
+the validation logits.  Sets without a six-class label join through partial
+labels (:class:`PartialLabelLoss`): the grey ground-based galaxies as "not a
+star" (``--not-star-galaxies``) and gz2_spiral as "spiral or not" (``--gz2-two-way``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from galaxy_core.framing import FramingSettings, frame_crop, measure_extent
 from galaxy_core.morph_data import (
     SPLIT_SEED,
     grey_galaxy_items,
+    gz2_items,
     kaggle_items,
     labelled_items,
     load_rgb,
@@ -42,8 +45,19 @@ from galaxy_core.types import CLASS_NAMES
 
 #: Side of the window cut around an object in a field before framing, px.
 FIELD_WINDOW_PX = 64
-#: Label of items known only to be "not Star/Artifact" (grey galaxies without morphology).
+#: Partial labels: negative codes for items known only to lie in a set of classes.
+#: Grey ground-based galaxies without morphology are "not Star/Artifact".
 NOT_STAR = -1
+#: gz2_spiral ``spirals/``: Spiral or Spiral_Barred.
+SPIRAL_ANY = -2
+#: gz2_spiral ``non_spirals/``: neither Spiral nor Spiral_Barred.
+NOT_SPIRAL = -3
+#: The classes each partial-label code allows.
+PARTIAL_LABELS: dict[int, tuple[str, ...]] = {
+    NOT_STAR: tuple(c for c in CLASS_NAMES if c != "Star/Artifact"),
+    SPIRAL_ANY: ("Spiral", "Spiral_Barred"),
+    NOT_SPIRAL: tuple(c for c in CLASS_NAMES if c not in ("Spiral", "Spiral_Barred")),
+}
 
 
 def build_model(num_classes: int = len(CLASS_NAMES)) -> nn.Module:
@@ -134,16 +148,22 @@ class TimeCosineLR:
 
 
 class PartialLabelLoss(nn.Module):
-    """Cross-entropy for labelled items; ``-log(1 - p_star)`` for :data:`NOT_STAR` items.
+    """Cross-entropy for labelled items; ``-log(sum of p over the allowed classes)`` for partial ones.
 
-    The grey ground-based galaxy cutouts have no morphology label, but they are
-    certainly not stars: this term teaches the network that grey does not mean
-    star without inventing a morphology for them.
+    A partial label (a negative code of ``partial``) says only which set of
+    classes an item lies in: the grey ground-based galaxy cutouts are certainly
+    not stars (:data:`NOT_STAR`), and the gz2_spiral images are spiral or not
+    (:data:`SPIRAL_ANY`, :data:`NOT_SPIRAL`). The term moves probability into
+    the allowed set without inventing a class within it.
     """
 
-    def __init__(self, star_index: int, **ce_kwargs) -> None:
+    def __init__(self, partial: dict[int, tuple[str, ...]] | None = None, **ce_kwargs) -> None:
         super().__init__()
-        self.star_index = star_index
+        partial = PARTIAL_LABELS if partial is None else partial
+        mask = torch.zeros((max(-c for c in partial), len(CLASS_NAMES)), dtype=torch.bool)
+        for code, classes in partial.items():
+            mask[-code - 1, [CLASS_NAMES.index(c) for c in classes]] = True
+        self.register_buffer("allowed", mask)
         self.ce = nn.CrossEntropyLoss(reduction="sum", **ce_kwargs)
 
     def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -152,8 +172,8 @@ class PartialLabelLoss(nn.Module):
         unknown = ~known
         if bool(unknown.any()):
             lu = logits[unknown]
-            rest = torch.cat([lu[:, : self.star_index], lu[:, self.star_index + 1:]], dim=1)
-            total = total + (torch.logsumexp(lu, dim=1) - torch.logsumexp(rest, dim=1)).sum()
+            inside = lu.masked_fill(~self.allowed[-y[unknown] - 1], float("-inf"))
+            total = total + (torch.logsumexp(lu, dim=1) - torch.logsumexp(inside, dim=1)).sum()
         return total / len(y)
 
 
@@ -248,6 +268,22 @@ def not_star_items(data: str | Path, seed: int) -> pd.DataFrame:
     return df
 
 
+def gz2_two_way_items(data: str | Path, seed: int) -> pd.DataFrame:
+    """gz2_spiral images as :data:`SPIRAL_ANY` / :data:`NOT_SPIRAL` items (same columns as labelled items)."""
+    df = gz2_items(data, seed=seed)
+    df["label"] = np.where(df["spiral"], "spiral_any", "not_spiral")
+    df["y"] = np.where(df["spiral"], SPIRAL_ANY, NOT_SPIRAL)
+    df["x_px"], df["y_px"] = np.nan, np.nan
+    return df.drop(columns=["spiral"])
+
+
+def two_way_accuracy(logits: np.ndarray, spiral: np.ndarray) -> float:
+    """gz2 check: fraction where P(Spiral) + P(Spiral_Barred) > 0.5 agrees with ``spiral`` (T = 1)."""
+    p = calibration.softmax(logits)
+    p_spiral = p[:, CLASS_NAMES.index("Spiral")] + p[:, CLASS_NAMES.index("Spiral_Barred")]
+    return float(((p_spiral > 0.5) == np.asarray(spiral, bool)).mean())
+
+
 def checkpoint_dict(model, args, metrics: dict, history: list, counts: dict, mean, std,
                     framing: FramingSettings, train_seconds: float) -> dict:
     """The checkpoint: fp16 weights plus everything inference needs, and the recipe."""
@@ -270,6 +306,13 @@ def checkpoint_dict(model, args, metrics: dict, history: list, counts: dict, mea
         "metrics": metrics,
         "history": history,
     }
+
+
+def _save(ckpt: dict, path: Path) -> None:
+    """torch.save through a temporary file, so a killed run never leaves half a checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(ckpt, path.with_suffix(".tmp"))
+    path.with_suffix(".tmp").rename(path)
 
 
 def main(args) -> dict:
@@ -295,22 +338,26 @@ def main(args) -> dict:
         rng = np.random.default_rng(args.seed)
         train_idx = np.sort(rng.choice(train_idx, args.max_train, replace=False))
     y = items["y"].to_numpy()
-    if args.not_star_galaxies and args.data:
-        extra = not_star_items(args.data, args.split_seed)
+    # Partial-label sets: their training split joins training, their validation split is watched.
+    extra_val: dict[str, np.ndarray] = {}
+    for flag, name, make in ((args.not_star_galaxies, "grey", not_star_items),
+                             (args.gz2_two_way, "gz2", gz2_two_way_items)):
+        if not (flag and args.data):
+            continue
+        extra = make(args.data, args.split_seed)
         extra_images = build_cache(extra, cache_size, framing, Path(args.cache_dir), log=log)
-        extra_train = np.flatnonzero(extra["split"].to_numpy() == "train")
-        extra_val = np.flatnonzero(extra["split"].to_numpy() == "val")
+        offset = len(y)
         images = np.concatenate([np.asarray(images), np.asarray(extra_images)])
-        train_idx = np.concatenate([train_idx, len(items) + extra_train])
-        grey_val_idx = len(items) + extra_val
-        y = np.concatenate([y, np.full(len(extra), NOT_STAR)])
-        log(f"not-star grey galaxies: {len(extra_train)} train, {len(extra_val)} val")
-    else:
-        grey_val_idx = np.zeros(0, dtype=int)
+        train_idx = np.concatenate([train_idx, offset + np.flatnonzero(extra["split"].to_numpy() == "train")])
+        extra_val[name] = offset + np.flatnonzero(extra["split"].to_numpy() == "val")
+        y = np.concatenate([y, extra["y"].to_numpy()])
+        log(f"partial labels {name}: {int((extra['split'] == 'train').sum())} train, {len(extra_val[name])} val")
     counts = {split: {c: int(((items["split"] == split) & (items["label"] == c)).sum())
                       for c in CLASS_NAMES} for split in ("train", "val")}
     counts["train_used"] = {c: int((y[train_idx] == i).sum()) for i, c in enumerate(CLASS_NAMES)}
     counts["train_used"]["not_star_grey_galaxies"] = int((y[train_idx] == NOT_STAR).sum())
+    counts["train_used"]["gz2_spiral"] = int((y[train_idx] == SPIRAL_ANY).sum())
+    counts["train_used"]["gz2_non_spiral"] = int((y[train_idx] == NOT_SPIRAL).sum())
     log(f"items: {len(train_idx)} train, {len(val_idx)} val; counts {json.dumps(counts)}")
 
     init = torch.load(args.init, map_location="cpu", weights_only=True) if args.init else None
@@ -329,19 +376,19 @@ def main(args) -> dict:
     gen = torch.Generator().manual_seed(args.seed)
     star = CLASS_NAMES.index("Star/Artifact")
     if args.balance == "sampler":
-        # NOT_STAR items are drawn like the most common class (weight 1).
+        # Partially labelled items are drawn like the most common class (weight 1).
         weights = torch.as_tensor(np.where(y_train >= 0, cw[np.maximum(y_train, 0)], 1.0), dtype=torch.double)
         sampler = WeightedRandomSampler(weights, num_samples=len(train_idx), replacement=True, generator=gen)
         train_loader = DataLoader(train_ds, batch_size=args.batch_size, sampler=sampler, drop_last=True)
-        criterion = PartialLabelLoss(star, label_smoothing=args.label_smoothing)
+        criterion = PartialLabelLoss(label_smoothing=args.label_smoothing)
     else:
         train_loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, generator=gen,
                                   drop_last=True)
         weight = torch.as_tensor(cw, dtype=torch.float32) if args.balance == "loss" else None
-        criterion = PartialLabelLoss(star, weight=weight, label_smoothing=args.label_smoothing)
+        criterion = PartialLabelLoss(weight=weight, label_smoothing=args.label_smoothing)
     val_loader = DataLoader(val_ds, batch_size=256)
-    grey_loader = DataLoader(FramedDataset(images[grey_val_idx], y[grey_val_idx], val_ds.transform),
-                             batch_size=256) if len(grey_val_idx) else None
+    extra_loaders = {name: DataLoader(FramedDataset(images[idx], y[idx], val_ds.transform), batch_size=256)
+                     for name, idx in extra_val.items() if len(idx)}
 
     model = build_model()
     if init is not None:
@@ -362,20 +409,24 @@ def main(args) -> dict:
         row = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"], "img_per_s": tr["img_per_s"],
                "val_acc": m["accuracy"], "val_bal_acc": m["balanced_accuracy"], "val_ece": m["ece"],
                "star_recall": m["recall"]["Star/Artifact"], "temperature": m["temperature"],
-               "grey_galaxies_called_star": (float((predict_logits(model, grey_loader)[0].argmax(1) == star).mean())
-                                             if grey_loader is not None else None),
+               "grey_galaxies_called_star": (float((predict_logits(model, extra_loaders["grey"])[0].argmax(1)
+                                                    == star).mean()) if "grey" in extra_loaders else None),
+               "gz2_val_two_way": (two_way_accuracy(predict_logits(model, extra_loaders["gz2"])[0],
+                                                    y[extra_val["gz2"]] == SPIRAL_ANY)
+                                   if "gz2" in extra_loaders else None),
                "elapsed_s": time.time() - t_start}
         history.append(row)
         log("EPOCH " + json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}))
         score = m["accuracy"] + m["balanced_accuracy"]
         if args.out and score > best:
             best, best_metrics = score, dict(m, epoch=epoch)
-            ckpt = checkpoint_dict(model, args, best_metrics, history, counts, mean, std, framing,
-                                   time.time() - t_start)
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            torch.save(ckpt, Path(args.out).with_suffix(".tmp"))
-            Path(args.out).with_suffix(".tmp").rename(args.out)
+            _save(checkpoint_dict(model, args, best_metrics, history, counts, mean, std, framing,
+                                  time.time() - t_start), Path(args.out))
             log(f"saved {args.out} (epoch {epoch}, acc {m['accuracy']:.4f}, bal {m['balanced_accuracy']:.4f})")
+        if args.out and args.keep_last:
+            last = Path(args.out).with_name(Path(args.out).stem + "_last.pt")
+            _save(checkpoint_dict(model, args, dict(m, epoch=epoch), history, counts, mean, std, framing,
+                                  time.time() - t_start), last)
         if args.history:
             Path(args.history).write_text(json.dumps(history, indent=1))
         if isinstance(scheduler, TimeCosineLR) and scheduler.fraction() >= 1.0:
@@ -396,7 +447,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--no-field-stars", action="store_true", help="leave out colour stars cut from sdss_fields")
     p.add_argument("--not-star-galaxies", action="store_true",
                    help="train on the grey ground-based galaxies as 'not Star/Artifact' (partial labels)")
+    p.add_argument("--gz2-two-way", action="store_true",
+                   help="train on gz2_spiral's training split as 'spiral' / 'not spiral' (partial labels); "
+                        "its validation split is watched each epoch")
     p.add_argument("--out", default="weights/classifier.pt", help="checkpoint path ('' to save none)")
+    p.add_argument("--keep-last", action="store_true",
+                   help="also write every epoch's checkpoint to OUT_last.pt (the latest epoch)")
     p.add_argument("--cache-dir", default="cache", help="framed-image cache folder")
     p.add_argument("--log", default=None, help="also append the log to this file")
     p.add_argument("--history", default=None, help="write per-epoch metrics (JSON) here")

@@ -19,7 +19,9 @@ from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.framing import FramingSettings, normalise_scale
 from galaxy_core.morph_transforms import eval_transforms, train_transforms
 from galaxy_core.train_classifier import (
+    NOT_SPIRAL,
     NOT_STAR,
+    SPIRAL_ANY,
     FramedDataset,
     PartialLabelLoss,
     build_model,
@@ -28,6 +30,7 @@ from galaxy_core.train_classifier import (
     classification_metrics,
     get_args_parser,
     train_one_epoch,
+    two_way_accuracy,
 )
 from galaxy_core.types import CLASS_NAMES
 
@@ -74,7 +77,7 @@ def test_partial_label_loss_is_cross_entropy_or_minus_log_not_star():
     logits = torch.tensor([[0.5, -1.0, 2.0, 0.0, 0.3, 1.0], [0.1, 0.2, -0.3, 0.0, 0.4, 3.0]],
                           requires_grad=True)
     y = torch.tensor([2, NOT_STAR])
-    loss = PartialLabelLoss(star)(logits, y)
+    loss = PartialLabelLoss()(logits, y)
     p = torch.softmax(logits.detach(), dim=1)
     expected = (-torch.log(p[0, 2]) - torch.log(1 - p[1, star])) / 2
     assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-5)
@@ -84,7 +87,31 @@ def test_partial_label_loss_is_cross_entropy_or_minus_log_not_star():
     assert (torch.cat([logits.grad[1, :star], logits.grad[1, star + 1:]]) < 0).all()
     # All-labelled batches are plain (mean) cross-entropy.
     ce = torch.nn.functional.cross_entropy(logits.detach()[:1], y[:1])
-    assert float(PartialLabelLoss(star)(logits.detach()[:1], y[:1])) == pytest.approx(float(ce), rel=1e-5)
+    assert float(PartialLabelLoss()(logits.detach()[:1], y[:1])) == pytest.approx(float(ce), rel=1e-5)
+
+
+def test_partial_label_loss_for_spiral_or_not():
+    logits = torch.tensor([[0.5, -1.0, 2.0, 0.0, 0.3, 1.0], [1.1, 0.2, -0.3, 0.0, 0.4, 0.2]],
+                          requires_grad=True)
+    loss = PartialLabelLoss()(logits, torch.tensor([SPIRAL_ANY, NOT_SPIRAL]))
+    p = torch.softmax(logits.detach(), dim=1)
+    spiral = p[:, 0] + p[:, 1]
+    expected = (-torch.log(spiral[0]) - torch.log(1 - spiral[1])) / 2
+    assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-5)
+    loss.backward()
+    # "Spiral" raises Spiral and Spiral_Barred only; "not spiral" lowers exactly those two.
+    assert (logits.grad[0, :2] < 0).all() and (logits.grad[0, 2:] > 0).all()
+    assert (logits.grad[1, :2] > 0).all() and (logits.grad[1, 2:] < 0).all()
+
+
+def test_two_way_accuracy_thresholds_the_summed_spiral_probability():
+    # P(Spiral) + P(Spiral_Barred): 0.6 (two 0.3s beat any single other class), 0.2, 0.9.
+    probs = np.array([[0.3, 0.3, 0.1, 0.1, 0.1, 0.1],
+                      [0.1, 0.1, 0.5, 0.1, 0.1, 0.1],
+                      [0.45, 0.45, 0.025, 0.025, 0.025, 0.025]])
+    logits = np.log(probs)
+    assert two_way_accuracy(logits, np.array([True, False, True])) == 1.0
+    assert two_way_accuracy(logits, np.array([False, False, False])) == pytest.approx(1 / 3)
 
 
 def test_class_weights_balance():
@@ -207,3 +234,59 @@ def test_cli_classify_columns(tmp_path, capsys):
     assert list(df.columns) == ["path", "label", *CLASS_NAMES]
     assert len(df) == 2
     assert np.allclose(df[list(CLASS_NAMES)].sum(axis=1), 1.0, atol=1e-4)
+
+
+def _fake_data_folder(root: Path) -> Path:
+    """A tiny folder laid out like ../shared/data: gz1, empty ngc/interacting tables, grey stars
+    and galaxies, and gz2_spiral, all synthetic 48 px images."""
+    def save(path: Path, img: np.ndarray) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(path)
+
+    rows = []
+    for i in range(24):  # round = Elliptical (CLASS 0), thin = On_Edge (CLASS 3)
+        thin = i % 2 == 1
+        save(root / "gz1" / "images" / f"{1000 + i}.jpeg",
+             galaxy_image(48, scale_px=4.0, axis_ratio=0.2 if thin else 0.9, angle_deg=17.0 * i, seed=i))
+        rows.append({"OBJID": str(1000 + i), "CLASS": 3 if thin else 0})
+    pd.DataFrame(rows).to_csv(root / "gz1" / "labels.csv", index=False)
+    (root / "ngc_sdss").mkdir()
+    (root / "ngc_sdss" / "labels.csv").write_text("Name,coarse,Hubble,MajAx,MinAx,PosAng\n")
+    (root / "interacting_sdss").mkdir()
+    for part in ("train", "valid"):
+        (root / "interacting_sdss" / f"{part}.csv").write_text("label1,R.A.,Dec.\n")
+    for i in range(12):
+        grey = galaxy_image(48, scale_px=1.0, seed=100 + i).mean(axis=2).astype(np.uint8)
+        save(root / "star_galaxy_cutouts" / "star" / f"s{i}.jpg", np.repeat(grey[..., None], 3, axis=2))
+        save(root / "star_galaxy_cutouts" / "galaxy" / f"g{i}.jpg", galaxy_image(48, scale_px=5.0, seed=200 + i))
+    for i in range(20):
+        folder = "spirals" if i % 2 else "non_spirals"
+        save(root / "gz2_spiral" / folder / f"{5000 + i}.jpg", galaxy_image(48, scale_px=5.0, seed=300 + i))
+    return root
+
+
+@pytest.mark.slow
+def test_training_script_runs_end_to_end_with_partial_labels(tmp_path):
+    from galaxy_core.morph_data import gz2_items
+    from galaxy_core.train_classifier import main
+
+    data = _fake_data_folder(tmp_path / "data")
+    out = tmp_path / "clf.pt"
+    args = get_args_parser().parse_args([
+        "--data", str(data), "--no-field-stars", "--not-star-galaxies", "--gz2-two-way", "--keep-last",
+        "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--size", "32", "--epochs", "2",
+        "--batch-size", "8", "--history", str(tmp_path / "history.json")])
+    best = main(args)
+    assert 0.0 <= best["accuracy"] <= 1.0 and best["epoch"] in (0, 1)
+    ckpt = torch.load(out, weights_only=True)
+    used = ckpt["recipe"]["counts"]["train_used"]
+    n_gz2_train = int((gz2_items(data)["split"] == "train").sum())
+    assert used["gz2_spiral"] + used["gz2_non_spiral"] == n_gz2_train > 0
+    assert used["not_star_grey_galaxies"] > 0
+    assert ckpt["recipe"]["args"]["gz2_two_way"] is True
+    history = ckpt["history"]
+    assert 0.0 <= history[-1]["gz2_val_two_way"] <= 1.0
+    last = torch.load(tmp_path / "clf_last.pt", weights_only=True)
+    assert last["metrics"]["epoch"] == 1
+    probs = Classifier.load(out).predict([galaxy_image(48, scale_px=4.0, seed=7)], tta=False)
+    assert probs.shape == (1, 6) and probs.sum() == pytest.approx(1.0, abs=1e-5)
