@@ -34,7 +34,7 @@ from galaxy_core import calibration  # noqa: E402
 from galaxy_core.classifier import Classifier  # noqa: E402
 from galaxy_core.framing import FramingSettings, frame_crop, measure_extent  # noqa: E402
 from galaxy_core.morph_data import grey_galaxy_items, gz2_items, labelled_items, load_rgb  # noqa: E402
-from galaxy_core.train_classifier import FIELD_WINDOW_PX, classification_metrics  # noqa: E402
+from galaxy_core.train_classifier import FIELD_WINDOW_PX, classification_metrics, two_way_scores  # noqa: E402
 from galaxy_core.types import CLASS_INDEX, CLASS_NAMES  # noqa: E402
 
 WINDOW = FramingSettings(fill=1.0, min_side_px=2.0, max_shrink=1.0)
@@ -223,12 +223,9 @@ def main(argv=None) -> int:
     if args.limit:
         gz2 = gz2.sample(min(args.limit, len(gz2)), random_state=0).reset_index(drop=True)
     p2 = clf.predict([load_rgb(q) for q in gz2["path"]], tta=use_tta)
-    spiral_p = p2[:, CLASS_INDEX["Spiral"]] + p2[:, CLASS_INDEX["Spiral_Barred"]]
-    truth = gz2["spiral"].to_numpy()
-    for key, sel in (("gz2_two_way", gz2["split"].to_numpy() == "val"), ("gz2_two_way_all", np.ones(len(gz2), bool))):
-        t, p = truth[sel], spiral_p[sel]
-        out[key] = {"n": int(sel.sum()), "accuracy": float(((p > 0.5) == t).mean()),
-                    "spiral_recall": float((p[t] > 0.5).mean()), "non_spiral_recall": float((p[~t] <= 0.5).mean())}
+    truth, val = gz2["spiral"].to_numpy(), gz2["split"].to_numpy() == "val"
+    out["gz2_two_way"] = two_way_scores(p2[val], truth[val])
+    out["gz2_two_way_all"] = two_way_scores(p2, truth)
     out["gz2_two_way_all"]["train_split_trained_on"] = bool(ckpt_recipe["args"].get("gz2_two_way", False))
 
     # Two framings of the same object: boxes x1.5 and x3 around its measured extent.

@@ -277,11 +277,19 @@ def gz2_two_way_items(data: str | Path, seed: int) -> pd.DataFrame:
     return df.drop(columns=["spiral"])
 
 
-def two_way_accuracy(logits: np.ndarray, spiral: np.ndarray) -> float:
-    """gz2 check: fraction where P(Spiral) + P(Spiral_Barred) > 0.5 agrees with ``spiral`` (T = 1)."""
-    p = calibration.softmax(logits)
-    p_spiral = p[:, CLASS_NAMES.index("Spiral")] + p[:, CLASS_NAMES.index("Spiral_Barred")]
-    return float(((p_spiral > 0.5) == np.asarray(spiral, bool)).mean())
+def two_way_scores(probs: np.ndarray, spiral: np.ndarray) -> dict:
+    """gz2 check: P(Spiral) + P(Spiral_Barred) > 0.5 against ``spiral`` (bool): n, accuracy, both recalls.
+
+    A recall over no items is NaN.
+    """
+    called = probs[:, CLASS_NAMES.index("Spiral")] + probs[:, CLASS_NAMES.index("Spiral_Barred")] > 0.5
+    t = np.asarray(spiral, bool)
+
+    def rate(hits: np.ndarray) -> float:
+        return float(hits.mean()) if len(hits) else float("nan")
+
+    return {"n": int(len(t)), "accuracy": rate(called == t),
+            "spiral_recall": rate(called[t]), "non_spiral_recall": rate(~called[~t])}
 
 
 def checkpoint_dict(model, args, metrics: dict, history: list, counts: dict, mean, std,
@@ -346,12 +354,13 @@ def main(args) -> dict:
             continue
         extra = make(args.data, args.split_seed)
         extra_images = build_cache(extra, cache_size, framing, Path(args.cache_dir), log=log)
-        offset = len(y)
+        offset, split = len(y), extra["split"].to_numpy()
         images = np.concatenate([np.asarray(images), np.asarray(extra_images)])
-        train_idx = np.concatenate([train_idx, offset + np.flatnonzero(extra["split"].to_numpy() == "train")])
-        extra_val[name] = offset + np.flatnonzero(extra["split"].to_numpy() == "val")
+        extra_train = offset + np.flatnonzero(split == "train")
+        train_idx = np.concatenate([train_idx, extra_train])
+        extra_val[name] = offset + np.flatnonzero(split == "val")
         y = np.concatenate([y, extra["y"].to_numpy()])
-        log(f"partial labels {name}: {int((extra['split'] == 'train').sum())} train, {len(extra_val[name])} val")
+        log(f"partial labels {name}: {len(extra_train)} train, {len(extra_val[name])} val")
     counts = {split: {c: int(((items["split"] == split) & (items["label"] == c)).sum())
                       for c in CLASS_NAMES} for split in ("train", "val")}
     counts["train_used"] = {c: int((y[train_idx] == i).sum()) for i, c in enumerate(CLASS_NAMES)}
@@ -411,8 +420,8 @@ def main(args) -> dict:
                "star_recall": m["recall"]["Star/Artifact"], "temperature": m["temperature"],
                "grey_galaxies_called_star": (float((predict_logits(model, extra_loaders["grey"])[0].argmax(1)
                                                     == star).mean()) if "grey" in extra_loaders else None),
-               "gz2_val_two_way": (two_way_accuracy(predict_logits(model, extra_loaders["gz2"])[0],
-                                                    y[extra_val["gz2"]] == SPIRAL_ANY)
+               "gz2_val_two_way": (two_way_scores(calibration.softmax(predict_logits(model, extra_loaders["gz2"])[0]),
+                                                  y[extra_val["gz2"]] == SPIRAL_ANY)["accuracy"]
                                    if "gz2" in extra_loaders else None),
                "elapsed_s": time.time() - t_start}
         history.append(row)

@@ -30,7 +30,7 @@ from galaxy_core.train_classifier import (
     classification_metrics,
     get_args_parser,
     train_one_epoch,
-    two_way_accuracy,
+    two_way_scores,
 )
 from galaxy_core.types import CLASS_NAMES
 
@@ -104,14 +104,15 @@ def test_partial_label_loss_for_spiral_or_not():
     assert (logits.grad[1, :2] > 0).all() and (logits.grad[1, 2:] < 0).all()
 
 
-def test_two_way_accuracy_thresholds_the_summed_spiral_probability():
+def test_two_way_scores_threshold_the_summed_spiral_probability():
     # P(Spiral) + P(Spiral_Barred): 0.6 (two 0.3s beat any single other class), 0.2, 0.9.
     probs = np.array([[0.3, 0.3, 0.1, 0.1, 0.1, 0.1],
                       [0.1, 0.1, 0.5, 0.1, 0.1, 0.1],
                       [0.45, 0.45, 0.025, 0.025, 0.025, 0.025]])
-    logits = np.log(probs)
-    assert two_way_accuracy(logits, np.array([True, False, True])) == 1.0
-    assert two_way_accuracy(logits, np.array([False, False, False])) == pytest.approx(1 / 3)
+    assert two_way_scores(probs, np.array([True, False, True]))["accuracy"] == 1.0
+    scores = two_way_scores(probs, np.array([False, False, False]))
+    assert scores["accuracy"] == pytest.approx(1 / 3)
+    assert scores["n"] == 3 and scores["non_spiral_recall"] == pytest.approx(1 / 3)
 
 
 def test_class_weights_balance():
