@@ -151,7 +151,7 @@ def detection_picker(shown: pd.DataFrame, all_ids: list[int]) -> int | None:
 
 
 #: Below this share of sep's S/N > 10 sources boxed, the app suggests the small-object pass.
-HINT_BELOW = 0.8
+HINT_BELOW = 0.9
 
 
 def sep_coverage_note(shown: pd.DataFrame, sep: tuple[Detection, ...], *, upsample: int) -> float | None:

@@ -3,7 +3,8 @@
 Builds (or reuses) the synthetic-scene dataset of :mod:`galaxy_core.scene_synth`
 under ``cache/detector/``, then trains an ultralytics YOLO model built from its
 packaged yaml (nothing is downloaded: no pretrained weights, no AMP check, no
-fonts for plots), on the CPU with ``workers=0``, fixed seed.  The best
+fonts for plots), with a fixed seed: on the CPU with ``workers=0``, or on a GPU
+with ``--device 0 --workers N`` (``scripts/train_detector_gpu.sh``).  The best
 checkpoint is copied to ``--weights-out`` and a JSON record (command, seed,
 duration, final metrics) is written beside the run.
 
@@ -62,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default="yolov8n.yaml", help="ultralytics model yaml (no weights)")
     p.add_argument("--init", default=None,
                    help="start from this trained checkpoint (fine-tune) instead of random weights")
+    p.add_argument("--transfer", default=None,
+                   help="build --model and copy into it every layer of this checkpoint that "
+                        "matches by name and shape (another architecture, e.g. a P2 head)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--hours", type=float, default=None,
                    help="training time budget (ultralytics `time`, overrides --epochs)")
@@ -70,7 +74,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr0", type=float, default=0.002, help="peak AdamW learning rate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, or a CUDA device index such as 0")
+    p.add_argument("--workers", type=int, default=0,
+                   help="data-loading processes (0 on the CPU; about 6 per model on a GPU machine)")
+    p.add_argument("--cache-images", action="store_true",
+                   help="hold the decoded training images in memory (ultralytics cache='ram')")
+    p.add_argument("--build-only", action="store_true",
+                   help="write the dataset (if missing) and stop before training")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="processes that write a new dataset (>1: one random stream per 100 scenes)")
     p.add_argument("--project", type=Path, default=CACHE_DIR / "runs")
     p.add_argument("--name", default="detector")
     p.add_argument("--weights-out", default=str(REPO_ROOT / "weights" / "detector.pt"),
@@ -81,6 +93,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     shown = sys.argv[1:] if argv is None else argv
     args.command = " ".join(["python -m galaxy_core.train_detector", *map(str, shown)])
     return args
+
+
+def _results_csv_without_polars() -> None:
+    """Let the trainer save checkpoints where polars is missing (a bare GPU machine).
+
+    ultralytics reads its results.csv back with polars only to store the
+    history in each checkpoint; without polars that import fails at the first
+    save.  There the history is read with the standard csv module instead.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("polars") is not None:
+        return
+    import csv
+
+    from ultralytics.engine.trainer import BaseTrainer
+
+    def read_results_csv(self) -> dict:
+        try:
+            rows = list(csv.DictReader(self.csv.read_text().splitlines()))
+        except OSError:
+            return {}
+        return {k.strip(): [float(r[k]) for r in rows] for k in (rows[0] if rows else {})}
+
+    BaseTrainer.read_results_csv = read_results_csv
+
+
+def build_model(args: argparse.Namespace):
+    """The ultralytics model training starts from: --init, --model with --transfer, or --model."""
+    from ultralytics import YOLO
+
+    if args.init and args.transfer:
+        raise GalaxyCoreError("--init and --transfer exclude each other.")
+    # YOLO(checkpoint) carries its weights into the trainer; YOLO(yaml) starts from random.
+    model = YOLO(args.init) if args.init else YOLO(args.model)
+    if args.transfer:
+        model.load(args.transfer)  # matching layers; the trainer then starts from this model
+    return model
 
 
 def train(args: argparse.Namespace) -> dict:
@@ -100,28 +150,33 @@ def train(args: argparse.Namespace) -> dict:
         lib = build_library(args.data_dir, cache=args.library.resolve())
         print(lib, flush=True)
         write_dataset(args.dataset, lib, n_train=args.n_train, n_val=args.n_val, size=args.size,
-                      seed=args.seed, recipe=recipe)
+                      seed=args.seed, recipe=recipe, jobs=args.jobs)
+    if args.build_only:
+        return dict(dataset=str(yaml), dataset_seconds=round(time.time() - t0, 1))
     if args.also:
         yaml = combine_datasets(args.dataset.resolve() / "combined.yaml", [args.dataset, *args.also])
     t_data = time.time() - t0
 
-    from ultralytics import YOLO
+    import ultralytics  # noqa: F401  (importing it changes logging; undone next)
 
     from galaxy_core.yolo_detector import undo_ultralytics_side_effects
 
     undo_ultralytics_side_effects()
-    # YOLO(checkpoint) carries its weights into the trainer; YOLO(yaml) starts from random.
-    model = YOLO(args.init) if args.init else YOLO(args.model)
+    _results_csv_without_polars()
+    model = build_model(args)
     options = dict(
-        data=str(yaml), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, workers=0,
+        data=str(yaml), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
+        workers=args.workers,
         device=args.device, seed=args.seed, deterministic=True, amp=False, plots=False,
         project=str(args.project.resolve()), name=args.name, exist_ok=True, pretrained=False,
         optimizer="AdamW", lr0=args.lr0, cos_lr=True, close_mosaic=max(1, args.epochs // 5),
         fliplr=0.5, flipud=0.5, degrees=0.0, mosaic=1.0, scale=0.5, hsv_h=0.3, hsv_s=0.7,
-        hsv_v=0.4, verbose=True, val=True,
+        hsv_v=0.4, verbose=True, val=True, cache="ram" if args.cache_images else False,
     )
     if args.init:  # pretrained=False would make ultralytics rebuild random weights
         options.update(pretrained=str(Path(args.init).resolve()), warmup_epochs=0.5)
+    if args.transfer:
+        options.update(pretrained=True)
     if args.hours:
         options["time"] = args.hours
     t1 = time.time()
@@ -134,7 +189,8 @@ def train(args: argparse.Namespace) -> dict:
     if trainer is not None and getattr(trainer, "metrics", None):
         metrics = {k: float(v) for k, v in trainer.metrics.items()}
     record = dict(command=args.command,
-                  seed=args.seed, model=args.model, init=args.init, imgsz=args.imgsz,
+                  seed=args.seed, model=args.model, init=args.init, transfer=args.transfer,
+                  imgsz=args.imgsz, device=args.device, batch=args.batch,
                   lr0=args.lr0, recipe=args.recipe, also=[str(a) for a in args.also],
                   n_train=args.n_train, n_val=args.n_val, dataset_seconds=round(t_data, 1),
                   train_seconds=round(t_train, 1), threads=args.threads, metrics=metrics,

@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.render import RenderSettings, render
@@ -226,3 +227,42 @@ def test_one_epoch_training_smoke(tmp_path):
     found = det(rgb)
     assert all(-0.5 <= d.x_min < d.x_max <= 169.5 and -0.5 <= d.y_min < d.y_max <= 149.5
                for d in found)
+
+
+def test_transfer_seeds_another_architecture_from_a_checkpoint(tmp_path):
+    from ultralytics import YOLO
+
+    from galaxy_core.train_detector import build_model, parse_args
+
+    source = YOLO("yolov8n.yaml")
+    ckpt = tmp_path / "v8n.pt"
+    source.save(ckpt)
+    p2 = build_model(parse_args(["--model", "yolov8n-p2.yaml", "--transfer", str(ckpt)]))
+    fresh = YOLO("yolov8n-p2.yaml")
+    first = "model.0.conv.weight"  # the stem: same name and shape in both architectures
+    loaded = p2.model.state_dict()[first]
+    assert torch.equal(loaded.float(), YOLO(ckpt).model.state_dict()[first].float())
+    assert not torch.equal(loaded.float(), fresh.model.state_dict()[first].float())
+    assert len(p2.model.model) == len(fresh.model.model) > len(source.model.model)
+    with pytest.raises(GalaxyCoreError, match="exclude each other"):
+        build_model(parse_args(["--init", str(ckpt), "--transfer", str(ckpt)]))
+
+
+def test_results_history_is_read_without_polars(tmp_path, monkeypatch):
+    import importlib.util
+    from types import SimpleNamespace
+
+    from ultralytics.engine.trainer import BaseTrainer
+
+    from galaxy_core.train_detector import _results_csv_without_polars
+
+    monkeypatch.setattr(BaseTrainer, "read_results_csv", BaseTrainer.read_results_csv)
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "polars" else find_spec(name, *a))
+    _results_csv_without_polars()
+    csv = tmp_path / "results.csv"
+    csv.write_text("epoch, metrics/mAP50(B)\n1,0.25\n2,0.5\n")
+    history = BaseTrainer.read_results_csv(SimpleNamespace(csv=csv))
+    assert history == {"epoch": [1.0, 2.0], "metrics/mAP50(B)": [0.25, 0.5]}
+    assert BaseTrainer.read_results_csv(SimpleNamespace(csv=tmp_path / "missing.csv")) == {}
