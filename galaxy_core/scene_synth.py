@@ -237,12 +237,13 @@ def load_library(path: Path) -> Library:
     z = np.load(path)
     compact = "codes" in z.files
     flat = z["codes"] if compact else z["flat"].astype(np.float32)
+    peaks = z["peaks"] if compact else None  # each z[...] reads (and unzips) the member again
     stamps, start = [], 0
     for i, (h, w) in enumerate(z["shapes"]):
         n = 3 * int(h) * int(w)
         part = flat[start : start + n].reshape(3, int(h), int(w))
         if compact:
-            part = (part.astype(np.float32) / 255) ** 2 * z["peaks"][i]
+            part = (part.astype(np.float32) / 255) ** 2 * peaks[i]
         stamps.append(part)
         start += n
     return Library(tuple(stamps), tuple(str(n) for n in z["names"]),
@@ -541,9 +542,14 @@ def _write_scene(out: Path, part: str, i: int, rng: np.random.Generator, lib: Li
 _WORKER_LIB: Library | None = None  # the library inherited by forked writer processes
 
 
+def _stream(seed: int, part: str, *chunk: int) -> np.random.Generator:
+    """The random stream of a dataset part, or of one chunk of it."""
+    return np.random.default_rng([seed, 0 if part == "train" else 1, *chunk])
+
+
 def _write_chunk(task: tuple) -> int:
     out, part, k, n, seed, size, recipe = task
-    rng = np.random.default_rng([seed, 0 if part == "train" else 1, k])
+    rng = _stream(seed, part, k)
     stop = min(n, (k + 1) * CHUNK)
     for i in range(k * CHUNK, stop):
         _write_scene(out, part, i, rng, _WORKER_LIB, size, recipe)
@@ -571,18 +577,20 @@ def write_dataset(out: Path, lib: Library, *, n_train: int, n_val: int, size: in
 
             _WORKER_LIB = lib
             tasks = [(out, part, k, n, seed, size, recipe) for k in range(-(-n // CHUNK))]
-            with multiprocessing.get_context("fork").Pool(jobs) as pool:
-                done = 0
-                for m in pool.imap_unordered(_write_chunk, tasks):
-                    done += m
-                    print(f"{part}: {done}/{n} scenes", flush=True)
-            _WORKER_LIB = None
-            continue
-        rng = np.random.default_rng([seed, 0 if part == "train" else 1])
-        for i in range(n):
-            _write_scene(out, part, i, rng, lib, size, recipe)
-            if progress_every and (i + 1) % progress_every == 0:
-                print(f"{part}: {i + 1}/{n} scenes", flush=True)
+            try:
+                with multiprocessing.get_context("fork").Pool(jobs) as pool:
+                    done = 0
+                    for m in pool.imap_unordered(_write_chunk, tasks):
+                        done += m
+                        print(f"{part}: {done}/{n} scenes", flush=True)
+            finally:
+                _WORKER_LIB = None
+        else:
+            rng = _stream(seed, part)
+            for i in range(n):
+                _write_scene(out, part, i, rng, lib, size, recipe)
+                if progress_every and (i + 1) % progress_every == 0:
+                    print(f"{part}: {i + 1}/{n} scenes", flush=True)
     streams = "one per part" if jobs <= 1 else f"one per {CHUNK} scenes"
     (out / "recipe.json").write_text(json.dumps(
         dict(asdict(recipe), n_train=n_train, n_val=n_val, size=size, seed=seed,

@@ -7,8 +7,6 @@
 # results land in $OUT.  Usage: scripts/train_detector_gpu.sh SEED SECONDS
 # Environment: RUN="A B" (candidates to train), INIT_A / INIT_B (start points),
 # LR_A / LR_B, N_TRAIN / N_VAL (scenes per recipe), JOBS, WORKERS (per candidate).
-# Environment: RUN="A B" (candidates to train), INIT_A / INIT_B (start points),
-# LR_A / LR_B, N_TRAIN / N_VAL (scenes per recipe), JOBS, WORKERS (per candidate).
 set -uo pipefail
 SEED=${1:-7}; BUDGET=${2:-560}; START=$(date +%s)
 PY=${PY:-python3}; DEVICE=${DEVICE:-0}; BATCH=${BATCH:-64}
