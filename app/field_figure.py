@@ -1,9 +1,11 @@
 """The field as a zoomable Plotly image with detection boxes coloured by class.
 
-Each class is drawn as two traces: its box outlines as one line trace with
-``None`` separators (far faster than a layout shape per box), and a marker at
-each box centre that carries the hover text and the detection id
-(``customdata[0]``) for click selection.  Pixel coordinates are field pixels;
+Each class is drawn as one layout shape, an SVG path holding all its box
+outlines (with a legend entry), and one marker trace, a marker at each box
+centre that carries the hover text and the detection id (``customdata[0]``)
+for click selection.  One path per class is the cheapest way to draw boxes in
+the browser: on the XDF's 1,784 boxes, line traces with gaps took about 0.35 s
+per Plotly render and the path shapes about 0.02 s (``bench/bench_app.py``).  Pixel coordinates are field pixels;
 FITS fields are shown with the y axis up (row 0 at the bottom), pictures with
 y down.
 """
@@ -22,17 +24,23 @@ from galaxy_core.types import CLASS_NAMES, Detection
 
 SEP_TRACE = "sep baseline"
 SEP_COLOUR = "#FF4040"
+#: The name of the highlight drawn around the open detection.
+SELECTED_SHAPE = "open detection"
 
 
-def box_outline(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """x and y of the closed outlines of all boxes in ``df``, NaN between boxes."""
-    n = len(df)
-    x0, x1 = df["x_min"].to_numpy(float), df["x_max"].to_numpy(float)
-    y0, y1 = df["y_min"].to_numpy(float), df["y_max"].to_numpy(float)
-    gap = np.full(n, np.nan)
-    xs = np.stack([x0, x1, x1, x0, x0, gap], axis=1).ravel()
-    ys = np.stack([y0, y0, y1, y1, y0, gap], axis=1).ravel()
-    return xs, ys
+def box_path(df: pd.DataFrame) -> str:
+    """One SVG path with the closed outline of every box in ``df`` (field px, 0.01 px steps)."""
+    cols = [df[c].to_numpy(float) for c in ("x_min", "y_min", "x_max", "y_max")]
+    return "".join(f"M{x0:.2f},{y0:.2f}H{x1:.2f}V{y1:.2f}H{x0:.2f}Z"
+                   for x0, y0, x1, y1 in zip(*cols, strict=True))
+
+
+def boxes_shape(df: pd.DataFrame, *, name: str, colour: str, width: float, dash: str = "solid",
+                legendgroup: str | None = None) -> dict:
+    """A layout shape drawing all boxes of ``df`` in one path, shown in the legend as ``name``."""
+    return {"type": "path", "path": box_path(df), "xref": "x", "yref": "y", "layer": "above",
+            "line": {"color": colour, "width": width, "dash": dash}, "name": name,
+            "showlegend": True, "legendgroup": legendgroup or name}
 
 
 def hover_data(df: pd.DataFrame) -> np.ndarray:
@@ -77,14 +85,12 @@ def field_figure(image_uri: str, *, block: int, width: int, height: int, origin_
     offset = (block - 1) / 2.0  # centre of the first display pixel, in field pixels
     fig = go.Figure(go.Image(source=image_uri, x0=offset, y0=offset, dx=block, dy=block,
                              hoverinfo="skip", name="field"))
+    shapes = []
     for label in class_order(df["label"].tolist()):
         rows = df[df["label"] == label]
         colour = colour_of(label)
-        xs, ys = box_outline(rows)
-        fig.add_trace(go.Scatter(
-            x=xs, y=ys, mode="lines", line={"color": colour, "width": 1.5}, hoverinfo="skip",
-            name=f"{label} ({len(rows)})", legendgroup=label, connectgaps=False,
-        ))
+        shapes.append(boxes_shape(rows, name=f"{label} ({len(rows)})", colour=colour, width=1.5,
+                                  legendgroup=label))
         fig.add_trace(go.Scatter(
             x=rows["x"].to_numpy(float), y=rows["y"].to_numpy(float), mode="markers",
             marker={"color": colour, "size": 6, "symbol": "circle-open", "line": {"width": 1}},
@@ -94,17 +100,14 @@ def field_figure(image_uri: str, *, block: int, width: int, height: int, origin_
     if sep:
         from galaxy_core.catalog import to_frame
 
-        xs, ys = box_outline(to_frame(sep))
-        fig.add_trace(go.Scatter(
-            x=xs, y=ys, mode="lines", line={"color": SEP_COLOUR, "width": 1, "dash": "dot"},
-            hoverinfo="skip", name=f"{SEP_TRACE} ({len(sep)})",
-        ))
+        shapes.append(boxes_shape(to_frame(sep), name=f"{SEP_TRACE} ({len(sep)})", colour=SEP_COLOUR,
+                                  width=1, dash="dot"))
     if selected_id is not None and (df["id"] == selected_id).any():
         row = df[df["id"] == selected_id].iloc[0]
         pad = 0.15 * max(row["x_max"] - row["x_min"], row["y_max"] - row["y_min"], 8)
-        fig.add_shape(type="rect", x0=row["x_min"] - pad, x1=row["x_max"] + pad,
-                      y0=row["y_min"] - pad, y1=row["y_max"] + pad,
-                      line={"color": "#FFFFFF", "width": 2})
+        shapes.append({"type": "rect", "x0": row["x_min"] - pad, "x1": row["x_max"] + pad,
+                       "y0": row["y_min"] - pad, "y1": row["y_max"] + pad, "xref": "x", "yref": "y",
+                       "line": {"color": "#FFFFFF", "width": 2}, "name": SELECTED_SHAPE})
     fig.update_xaxes(range=[-0.5, width - 0.5], showgrid=False, zeroline=False, title="x (px)",
                      constrain="domain")
     y_range = [-0.5, height - 0.5] if origin_lower else [height - 0.5, -0.5]
@@ -114,7 +117,7 @@ def field_figure(image_uri: str, *, block: int, width: int, height: int, origin_
         # The class legend goes under the plot: above it, it ran into Plotly's mode bar.
         height=height_px, margin={"l": 10, "r": 10, "t": 30, "b": 10}, dragmode="zoom",
         legend={"orientation": "h", "y": -0.12, "x": 0, "yanchor": "top"},
-        uirevision="field", hovermode="closest", clickmode="event+select",
+        uirevision="field", hovermode="closest", clickmode="event+select", shapes=shapes,
     )
     return fig
 

@@ -14,7 +14,9 @@ from galaxy_core.review import filter_catalog, top_classes, uncertain_first, unc
 from galaxy_core.types import CLASS_NAMES, Detection
 
 ORDERS = ("Uncertain first", "Score, high first", "Id")
-TABLE_MAX_ROWS = 500
+#: Rows in the table and ids in the picker.  Both cost browser time per row (about 0.5 s
+#: per 350 rows on 2 cores, bench/bench_app.py); a plot click opens any detection.
+TABLE_MAX_ROWS = 200
 SELECTED = "detection_id"
 #: The open detection, kept while the Inspect tab is closed (its picker is not drawn then).
 KEPT = "detection_id_kept"
@@ -125,15 +127,19 @@ def detection_table(result: caching.RunResult, rgb, shown: pd.DataFrame, *, orig
     thumbs = result.thumbnails(rgb, head["id"].tolist(), origin_lower=origin_lower)
     st.session_state["table_ids"] = head["id"].tolist()
     if len(shown) > TABLE_MAX_ROWS:
-        st.caption(f"The first {TABLE_MAX_ROWS} of {len(shown)} rows; the exports hold them all.")
+        st.caption(f"The first {TABLE_MAX_ROWS} of {len(shown)} rows in this order; click a circle "
+                   "in the field to open any other. The exports hold them all.")
     st.dataframe(table_frame(head, thumbs), key="table", on_select=_select_from_table,
                  selection_mode="single-row", hide_index=True, column_config=TABLE_COLUMNS,
                  row_height=52, height=420)
 
 
 def detection_picker(shown: pd.DataFrame, all_ids: list[int]) -> int | None:
-    """A chooser of the open detection (kept in sync with plot and table clicks)."""
-    ids = shown["id"].tolist()
+    """A chooser of the open detection (kept in sync with plot and table clicks).
+
+    It offers the table's rows (the first ``TABLE_MAX_ROWS`` shown) and the open detection.
+    """
+    ids = shown["id"].head(TABLE_MAX_ROWS).tolist()
     if SELECTED not in st.session_state and st.session_state.get(KEPT) is not None:
         # Back from another tab: the picker was not drawn there, so Streamlit dropped its state.
         st.session_state[SELECTED] = st.session_state[KEPT]

@@ -147,7 +147,11 @@ def bench_stretch(repeats: int) -> None:
           f"preview): median {med:.3f} s, max {worst:.3f} s (target <= 0.5 s)")
 
 
-def bench_first_render() -> None:
+def bench_first_render(cached_loads: int = 6) -> None:
+    """Page load to the first detection marker drawn: one cold server, then ``cached_loads`` more.
+
+    This machine's speed drifts by about 30 % over minutes, so the cached figure is a median.
+    """
     from browser_support import CHROMIUM, MARKERS, launch_chromium, streamlit_server
 
     if not CHROMIUM.exists():
@@ -158,7 +162,7 @@ def bench_first_render() -> None:
     with streamlit_server() as (url, _proc), sync_playwright() as p:
         browser = launch_chromium(p)
         times = []
-        for _ in range(3):
+        for _ in range(1 + cached_loads):
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             t0 = time.perf_counter()
             page.goto(url)
@@ -166,8 +170,10 @@ def bench_first_render() -> None:
             times.append(time.perf_counter() - t0)
             page.close()
         browser.close()
-    print(f"first render of the demo field with boxes: cold server {times[0]:.2f} s, "
-          f"cached {times[1]:.2f} s and {times[2]:.2f} s (target <= 5 s once cached)")
+    cached = times[1:]
+    print(f"first render of the demo field with boxes: cold server {times[0]:.2f} s; once cached, "
+          f"median {statistics.median(cached):.2f} s over {len(cached)} loads "
+          f"({min(cached):.2f}-{max(cached):.2f} s) (target <= 5 s once cached)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -144,12 +144,14 @@ def untrained_classifier(input_size: int = 64):
 
 
 def test_demo_mode_shows_detections_without_any_click():
+    from app import review_panel
+
     at = started()
     visible, total = shown_counts(at)
     assert total > 0 and visible > 0
     assert len(at.get("plotly_chart")) >= 1
     table = table_of(at)
-    assert len(table) == min(visible, 500)
+    assert len(table) == min(visible, review_panel.TABLE_MAX_ROWS)
     assert table["cutout"].str.startswith("data:image/png;base64,").all()
     assert any("MB per file" in c.value for c in at.sidebar.caption) is False  # demo: no uploader
 
@@ -213,6 +215,42 @@ def test_picking_a_detection_opens_it():
     assert_clean(at)
     assert any(h.value.startswith(f"#{ids[3]} ") for h in at.subheader)
     assert any("Not classified" in i.value for i in at.info)
+
+
+def test_picker_offers_the_table_rows(monkeypatch):
+    from app import review_panel
+
+    monkeypatch.setattr(review_panel, "TABLE_MAX_ROWS", 5)
+    at = started()
+    ids = table_of(at)["id"].tolist()
+    assert len(ids) == 5 and shown_counts(at)[0] > 5
+    assert any(c.value.startswith("The first 5 of ") for c in at.caption)
+    assert at.selectbox(key="detection_id").options == [str(i) for i in ids]
+
+
+def _picker_script():
+    import pandas as pd
+    import streamlit as st
+
+    from app import review_panel
+
+    review_panel.TABLE_MAX_ROWS = 3
+    if st.session_state.get("click"):
+        st.session_state[review_panel.SELECTED] = 9  # what a click on the circle of #9 does
+    st.write(review_panel.detection_picker(pd.DataFrame({"id": [5, 6, 7, 8, 9]}), list(range(1, 10))))
+
+
+def test_picker_keeps_a_clicked_detection_beyond_the_table_rows(monkeypatch):
+    from app import review_panel
+
+    monkeypatch.setattr(review_panel, "TABLE_MAX_ROWS", review_panel.TABLE_MAX_ROWS)  # restored after
+    at = AppTest.from_function(_picker_script).run()
+    assert at.selectbox(key="detection_id").options == ["5", "6", "7"]
+    at.session_state["click"] = True
+    at.run()
+    assert_clean(at)
+    assert at.selectbox(key="detection_id").options == ["9", "5", "6", "7"]
+    assert at.selectbox(key="detection_id").value == 9
 
 
 def test_the_open_detection_survives_a_tab_switch():
