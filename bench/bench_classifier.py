@@ -112,6 +112,13 @@ def cross_fitted_ece(logits: np.ndarray, labels: np.ndarray, seed: int = 0) -> f
     return calibration.expected_calibration_error(probs, labels)
 
 
+def trained_on_gz2(recipe: dict) -> bool:
+    """Whether the checkpoint, or any checkpoint averaged into it, trained on gz2's training split."""
+    if "average_of" in recipe:
+        return any(trained_on_gz2(i["recipe"] or {}) for i in recipe["inputs"])
+    return bool(recipe.get("args", {}).get("gz2_two_way", False))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
@@ -226,7 +233,7 @@ def main(argv=None) -> int:
     truth, val = gz2["spiral"].to_numpy(), gz2["split"].to_numpy() == "val"
     out["gz2_two_way"] = two_way_scores(p2[val], truth[val])
     out["gz2_two_way_all"] = two_way_scores(p2, truth)
-    out["gz2_two_way_all"]["train_split_trained_on"] = bool(ckpt_recipe["args"].get("gz2_two_way", False))
+    out["gz2_two_way_all"]["train_split_trained_on"] = trained_on_gz2(ckpt_recipe)
 
     # Two framings of the same object: boxes x1.5 and x3 around its measured extent.
     c15 = clf.predict([reframe(im, 1.5) for im in images], tta=use_tta).argmax(1)

@@ -7,7 +7,7 @@ the R, G and B bands of one field.  Errors are printed as one line on stderr
 
     python -m galaxy_core detect demo:synthetic --method sep --out catalog.ecsv
     python -m galaxy_core render field.fits --stretch asinh --a 0.05 -o field.png
-    python -m galaxy_core classify galaxy1.jpg galaxy2.jpg --no-tta
+    python -m galaxy_core classify galaxy1.jpg galaxy2.jpg [--tta | --no-tta]
 """
 
 from __future__ import annotations
@@ -78,7 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     cls = sub.add_parser("classify", help="classify galaxy cutouts; CSV of the six probabilities")
     cls.add_argument("images", nargs="+", type=Path, help="cutout pictures, one galaxy each")
-    cls.add_argument("--no-tta", action="store_true", help="without test-time augmentation")
+    cls.add_argument("--tta", dest="tta", action="store_true", default=None,
+                     help="average over the 8 rotations and flips (default: the checkpoint's choice, "
+                          "made by bench/bench_classifier.py)")
+    cls.add_argument("--no-tta", dest="tta", action="store_false", help="without test-time augmentation")
     cls.set_defaults(func=_cmd_classify)
 
     exp = sub.add_parser("export-onnx", help="export the YOLO detector's .pt to ONNX (then used by the detector; about 10%% faster on CPU)")
@@ -191,7 +194,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 def _cmd_classify(args: argparse.Namespace) -> int:
     from galaxy_core.classifier import classify_paths
 
-    df = classify_paths([str(p) for p in args.images], tta=not args.no_tta)
+    df = classify_paths([str(p) for p in args.images], tta=args.tta)
     sys.stdout.write(df.to_csv(index=False, float_format="%.6f"))
     return 0
 

@@ -237,6 +237,18 @@ def test_cli_classify_columns(tmp_path, capsys):
     assert np.allclose(df[list(CLASS_NAMES)].sum(axis=1), 1.0, atol=1e-4)
 
 
+@pytest.mark.slow
+def test_cli_classify_follows_the_checkpoints_tta_choice(tmp_path, capsys, shipped):
+    cli = pytest.importorskip("galaxy_core.cli")
+    paths = _write_images(tmp_path)
+    out = {}
+    for flag in ("", "--tta", "--no-tta"):
+        assert cli.main(["classify", *paths, *([flag] if flag else [])]) == 0
+        out[flag] = pd.read_csv(io.StringIO(capsys.readouterr().out))[list(CLASS_NAMES)].to_numpy()
+    assert not np.allclose(out["--tta"], out["--no-tta"], atol=1e-4)
+    assert np.allclose(out[""], out["--tta" if shipped.tta else "--no-tta"], atol=1e-6)
+
+
 def _fake_data_folder(root: Path) -> Path:
     """A tiny folder laid out like ../shared/data: gz1, empty ngc/interacting tables, grey stars
     and galaxies, and gz2_spiral, all synthetic 48 px images."""
@@ -291,3 +303,51 @@ def test_training_script_runs_end_to_end_with_partial_labels(tmp_path):
     assert last["metrics"]["epoch"] == 1
     probs = Classifier.load(out).predict([galaxy_image(48, scale_px=4.0, seed=7)], tta=False)
     assert probs.shape == (1, 6) and probs.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+# --- weight averaging ("model soup") -----------------------------------------------------------
+
+
+def _ckpt(seed: int, **over) -> dict:
+    torch.manual_seed(seed)
+    args = get_args_parser().parse_args(["--size", "32", "--seed", str(seed)])
+    ckpt = checkpoint_dict(build_model(), args, {"temperature": 1.0, "epoch": seed}, [], {},
+                           (0.1, 0.1, 0.1), (0.2, 0.2, 0.2), FramingSettings(), 10.0)
+    return {**ckpt, **over}
+
+
+@pytest.mark.slow
+def test_averaged_checkpoint_is_the_mean_of_its_inputs_and_loads(tmp_path):
+    from galaxy_core.average_weights import main as average_main
+
+    paths = []
+    for seed in (1, 2, 3):
+        paths.append(tmp_path / f"c{seed}.pt")
+        torch.save(_ckpt(seed), paths[-1])
+    out = tmp_path / "soup.pt"
+    assert average_main([*map(str, paths), "--out", str(out)]) == 0
+    soup = torch.load(out, map_location="cpu", weights_only=True)
+    ins = [torch.load(p, map_location="cpu", weights_only=True)["state_dict"] for p in paths]
+    w = "layer1.0.conv1.weight"
+    expected = (ins[0][w].float() + ins[1][w].float() + ins[2][w].float()) / 3
+    assert soup["state_dict"][w].dtype == torch.float16
+    assert torch.allclose(soup["state_dict"][w].float(), expected, atol=1e-3)
+    assert not torch.allclose(expected, ins[0][w].float(), atol=1e-3)  # the inputs really differ
+    assert torch.equal(soup["state_dict"]["bn1.num_batches_tracked"], ins[0]["bn1.num_batches_tracked"])
+    assert [i["epoch"] for i in soup["recipe"]["inputs"]] == [1, 2, 3]
+    assert soup["recipe"]["train_seconds"] == 30.0
+    probs = Classifier.load(out).predict([galaxy_image(64, scale_px=4.0, seed=0)], tta=False)
+    assert probs.shape == (1, len(CLASS_NAMES)) and np.isclose(probs.sum(), 1.0, atol=1e-4)
+
+
+def test_averaging_refuses_checkpoints_that_disagree(tmp_path, capsys):
+    from galaxy_core.average_weights import average_checkpoints
+    from galaxy_core.average_weights import main as average_main
+
+    with pytest.raises(GalaxyCoreError, match="input_size"):
+        average_checkpoints([_ckpt(1), _ckpt(2, input_size=64)], ["a", "b"])
+    with pytest.raises(GalaxyCoreError, match="mean"):
+        average_checkpoints([_ckpt(1), _ckpt(2, mean=[0.5, 0.5, 0.5])], ["a", "b"])
+    torch.save(_ckpt(1), tmp_path / "a.pt")
+    assert average_main([str(tmp_path / "a.pt"), str(tmp_path / "missing.pt"), "--out", str(tmp_path / "o.pt")]) == 2
+    assert "error:" in capsys.readouterr().out and not (tmp_path / "o.pt").exists()
