@@ -432,10 +432,14 @@ def main(args) -> dict:
             _save(checkpoint_dict(model, args, best_metrics, history, counts, mean, std, framing,
                                   time.time() - t_start), Path(args.out))
             log(f"saved {args.out} (epoch {epoch}, acc {m['accuracy']:.4f}, bal {m['balanced_accuracy']:.4f})")
-        if args.out and args.keep_last:
-            last = Path(args.out).with_name(Path(args.out).stem + "_last.pt")
-            _save(checkpoint_dict(model, args, dict(m, epoch=epoch), history, counts, mean, std, framing,
-                                  time.time() - t_start), last)
+        if args.out and (args.keep_last or args.keep_every):
+            ckpt = checkpoint_dict(model, args, dict(m, epoch=epoch), history, counts, mean, std, framing,
+                                   time.time() - t_start)
+            stem = Path(args.out).stem
+            if args.keep_last:
+                _save(ckpt, Path(args.out).with_name(f"{stem}_last.pt"))
+            if args.keep_every:  # for averaging the epochs afterwards (galaxy_core.average_weights)
+                _save(ckpt, Path(args.out).with_name(f"{stem}_e{epoch:02d}.pt"))
         if args.history:
             Path(args.history).write_text(json.dumps(history, indent=1))
         if isinstance(scheduler, TimeCosineLR) and scheduler.fraction() >= 1.0:
@@ -462,6 +466,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--out", default="weights/classifier.pt", help="checkpoint path ('' to save none)")
     p.add_argument("--keep-last", action="store_true",
                    help="also write every epoch's checkpoint to OUT_last.pt (the latest epoch)")
+    p.add_argument("--keep-every", action="store_true",
+                   help="also write each epoch's checkpoint to OUT_eNN.pt (NN = epoch), e.g. to average them")
     p.add_argument("--cache-dir", default="cache", help="framed-image cache folder")
     p.add_argument("--log", default=None, help="also append the log to this file")
     p.add_argument("--history", default=None, help="write per-epoch metrics (JSON) here")

@@ -287,7 +287,7 @@ def test_training_script_runs_end_to_end_with_partial_labels(tmp_path):
     out = tmp_path / "clf.pt"
     args = get_args_parser().parse_args([
         "--data", str(data), "--no-field-stars", "--not-star-galaxies", "--gz2-two-way", "--keep-last",
-        "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--size", "32", "--epochs", "2",
+        "--keep-every", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--size", "32", "--epochs", "2",
         "--batch-size", "8", "--history", str(tmp_path / "history.json")])
     best = main(args)
     assert 0.0 <= best["accuracy"] <= 1.0 and best["epoch"] in (0, 1)
@@ -301,6 +301,8 @@ def test_training_script_runs_end_to_end_with_partial_labels(tmp_path):
     assert 0.0 <= history[-1]["gz2_val_two_way"] <= 1.0
     last = torch.load(tmp_path / "clf_last.pt", weights_only=True)
     assert last["metrics"]["epoch"] == 1
+    assert [torch.load(tmp_path / f"clf_e{e:02d}.pt", weights_only=True)["metrics"]["epoch"]
+            for e in (0, 1)] == [0, 1]
     probs = Classifier.load(out).predict([galaxy_image(48, scale_px=4.0, seed=7)], tta=False)
     assert probs.shape == (1, 6) and probs.sum() == pytest.approx(1.0, abs=1e-5)
 
