@@ -4,10 +4,10 @@ Each class is drawn as one layout shape, an SVG path holding all its box
 outlines (with a legend entry), and one marker trace, a marker at each box
 centre that carries the hover text and the detection id (``customdata[0]``)
 for click selection.  One path per class is the cheapest way to draw boxes in
-the browser: on the XDF's 1,784 boxes, line traces with gaps took about 0.35 s
-per Plotly render and the path shapes about 0.02 s (``bench/bench_app.py``).  Pixel coordinates are field pixels;
-FITS fields are shown with the y axis up (row 0 at the bottom), pictures with
-y down.
+the browser: for the XDF's 1,784 boxes, in Chromium on a page holding only the
+figure, line traces with gaps took about 0.35 s per Plotly render and the path
+shapes about 0.02 s.  Pixel coordinates are field pixels; FITS fields are shown
+with the y axis up (row 0 at the bottom), pictures with y down.
 """
 
 from __future__ import annotations

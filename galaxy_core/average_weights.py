@@ -69,7 +69,6 @@ def average_checkpoints(ckpts: Sequence[dict], names: Sequence[str]) -> dict:
         "split_seed": ckpts[0]["recipe"]["split_seed"],
         "inputs": [{"name": n, "recipe": c.get("recipe"), "epoch": (c.get("metrics") or {}).get("epoch")}
                    for n, c in zip(names, ckpts, strict=True)],
-        "train_seconds": float(sum(c["recipe"].get("train_seconds", 0.0) for c in ckpts)),
         "torch": str(torch.__version__),
     }
     out["metrics"] = {}
