@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from galaxy_core.errors import GalaxyCoreError
+from galaxy_core.train_classifier import save_checkpoint
 
 #: Checkpoint fields that must be equal in every input.
 SHARED = ("format", "arch", "class_names", "input_size", "mean", "std", "framing")
@@ -97,9 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (GalaxyCoreError, OSError, RuntimeError, KeyError) as exc:
         print(f"error: {exc}")
         return 2
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(soup, args.out.with_suffix(".tmp"))
-    args.out.with_suffix(".tmp").rename(args.out)
+    save_checkpoint(soup, args.out)
     print(f"wrote {args.out}: the mean of {len(ckpts)} checkpoints: {', '.join(names)}")
     return 0
 

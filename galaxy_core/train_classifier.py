@@ -316,7 +316,7 @@ def checkpoint_dict(model, args, metrics: dict, history: list, counts: dict, mea
     }
 
 
-def _save(ckpt: dict, path: Path) -> None:
+def save_checkpoint(ckpt: dict, path: Path) -> None:
     """torch.save through a temporary file, so a killed run never leaves half a checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(ckpt, path.with_suffix(".tmp"))
@@ -429,17 +429,17 @@ def main(args) -> dict:
         score = m["accuracy"] + m["balanced_accuracy"]
         if args.out and score > best:
             best, best_metrics = score, dict(m, epoch=epoch)
-            _save(checkpoint_dict(model, args, best_metrics, history, counts, mean, std, framing,
-                                  time.time() - t_start), Path(args.out))
+            save_checkpoint(checkpoint_dict(model, args, best_metrics, history, counts, mean, std,
+                                            framing, time.time() - t_start), Path(args.out))
             log(f"saved {args.out} (epoch {epoch}, acc {m['accuracy']:.4f}, bal {m['balanced_accuracy']:.4f})")
         if args.out and (args.keep_last or args.keep_every):
             ckpt = checkpoint_dict(model, args, dict(m, epoch=epoch), history, counts, mean, std, framing,
                                    time.time() - t_start)
             stem = Path(args.out).stem
             if args.keep_last:
-                _save(ckpt, Path(args.out).with_name(f"{stem}_last.pt"))
+                save_checkpoint(ckpt, Path(args.out).with_name(f"{stem}_last.pt"))
             if args.keep_every:  # for averaging the epochs afterwards (galaxy_core.average_weights)
-                _save(ckpt, Path(args.out).with_name(f"{stem}_e{epoch:02d}.pt"))
+                save_checkpoint(ckpt, Path(args.out).with_name(f"{stem}_e{epoch:02d}.pt"))
         if args.history:
             Path(args.history).write_text(json.dumps(history, indent=1))
         if isinstance(scheduler, TimeCosineLR) and scheduler.fraction() >= 1.0:
