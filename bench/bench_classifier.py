@@ -34,7 +34,12 @@ from galaxy_core import calibration  # noqa: E402
 from galaxy_core.classifier import Classifier  # noqa: E402
 from galaxy_core.framing import FramingSettings, frame_crop, measure_extent  # noqa: E402
 from galaxy_core.morph_data import grey_galaxy_items, gz2_items, labelled_items, load_rgb  # noqa: E402
-from galaxy_core.train_classifier import FIELD_WINDOW_PX, classification_metrics, two_way_scores  # noqa: E402
+from galaxy_core.train_classifier import (  # noqa: E402
+    FIELD_WINDOW_PX,
+    classification_metrics,
+    save_checkpoint,
+    two_way_scores,
+)
 from galaxy_core.types import CLASS_INDEX, CLASS_NAMES  # noqa: E402
 
 WINDOW = FramingSettings(fill=1.0, min_side_px=2.0, max_shrink=1.0)
@@ -196,7 +201,7 @@ def main(argv=None) -> int:
         ckpt["temperature_tta"] = float(results["TTA"][0]["temperature"])
         ckpt["tta"] = bool(use_tta)
         ckpt["metrics"] = dict(ckpt["metrics"], bench={k: v for k, v in out.items() if k != "weights"})
-        torch.save(ckpt, clf.path)
+        save_checkpoint(ckpt, Path(clf.path))
         clf = Classifier.load(clf.path)
         print(f"checkpoint updated: T={ckpt['temperature']:.3f} T_tta={ckpt['temperature_tta']:.3f} "
               f"tta default={use_tta}")

@@ -11,6 +11,11 @@ written after every epoch that improves on it, with its temperature fitted on
 the validation logits.  Sets without a six-class label join through partial
 labels (:class:`PartialLabelLoss`): the grey ground-based galaxies as "not a
 star" (``--not-star-galaxies``) and gz2_spiral as "spiral or not" (``--gz2-two-way``).
+
+``--write-pack`` stores the framed images in one portable file
+(:mod:`galaxy_core.classifier_pack`) and ``--pack`` trains from it, so a lent
+GPU machine can train without the data folder (``--device cuda --workers N
+--amp``; ``scripts/train_classifier_gpu.sh``).
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ import pandas as pd
 import torch
 import torchvision
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from galaxy_core import calibration
+from galaxy_core.classifier_pack import PACK_COLUMNS, FramedPack, read_pack, write_pack
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.framing import FramingSettings, frame_crop, measure_extent
 from galaxy_core.morph_data import (
@@ -178,19 +185,29 @@ class PartialLabelLoss(nn.Module):
 
 
 def train_one_epoch(model, criterion, optimizer, loader, scheduler, epoch: int, *, log=print,
-                    print_freq: int = 50) -> dict[str, float]:
-    """One pass over ``loader`` (ends early when a TimeCosineLR budget is spent): loss, accuracy, images/s."""
+                    print_freq: int = 50, amp: bool = False, ema: AveragedModel | None = None
+                    ) -> dict[str, float]:
+    """One pass over ``loader`` (ends early when a TimeCosineLR budget is spent): loss, accuracy, images/s.
+
+    Batches go to the model's device; ``amp`` runs the forward pass in bfloat16
+    autocast (on CUDA), and ``ema``, if given, is updated after every step.
+    """
     model.train()
+    device = next(model.parameters()).device
     t0, n, loss_sum, correct = time.time(), 0, 0.0, 0
     for step, (x, y) in enumerate(loader):
         if isinstance(scheduler, TimeCosineLR) and scheduler.fraction() >= 1.0:
             log(f"epoch {epoch}: time budget spent after {step} steps")
             break
-        out = model(x)
-        loss = criterion(out, y)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            out = model(x)
+        loss = criterion(out.float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if ema is not None:
+            ema.update_parameters(model)
         if scheduler is not None:
             scheduler.step()
         n += len(y)
@@ -204,11 +221,12 @@ def train_one_epoch(model, criterion, optimizer, loader, scheduler, epoch: int, 
 
 @torch.inference_mode()
 def predict_logits(model, loader) -> tuple[np.ndarray, np.ndarray]:
-    """(logits (N, C), labels (N,)) over ``loader`` in eval mode."""
+    """(logits (N, C), labels (N,)) over ``loader`` in eval mode, on the model's device."""
     model.eval()
+    device = next(model.parameters()).device
     logits, labels = [], []
     for x, y in loader:
-        logits.append(model(x).float().numpy())
+        logits.append(model(x.to(device)).float().cpu().numpy())
         labels.append(np.asarray(y))
     return np.concatenate(logits), np.concatenate(labels)
 
@@ -257,8 +275,44 @@ def load_items(args) -> pd.DataFrame:
     if args.kaggle_dir:
         parts.append(kaggle_items(args.kaggle_dir, seed=args.split_seed))
     if not parts:
-        raise GalaxyCoreError("Give --data (the shared data folder) and/or --kaggle-dir.")
+        raise GalaxyCoreError("Give --data (the shared data folder) and/or --kaggle-dir, or --pack.")
     return pd.concat(parts, ignore_index=True)
+
+
+def framed_sets(args, framing: FramingSettings, *, log=print) -> tuple[pd.DataFrame, np.ndarray]:
+    """All items and their framed uint8 (N, S, S, 3) images, from ``--pack`` or the data folders.
+
+    The rows are the labelled items (``set`` "labelled"), then the partial-label
+    sets the flags ask for ("grey", "gz2").  From the data folders the images
+    come from the framed cache (:func:`build_cache`); a pack must have been made
+    with the same framing, split seed and cached side.
+    """
+    cache_size = args.cache_size or 2 * args.size
+    wanted = ["labelled"] + ["grey"] * bool(args.not_star_galaxies) + ["gz2"] * bool(args.gz2_two_way)
+    if args.pack:
+        pack = read_pack(args.pack)
+        if pack.framing != framing or pack.split_seed != args.split_seed:
+            raise GalaxyCoreError(f"{args.pack} was framed with {pack.framing.as_dict()} and split seed "
+                                  f"{pack.split_seed}; this run asks for {framing.as_dict()} and {args.split_seed}")
+        if pack.images.shape[1] != cache_size:
+            raise GalaxyCoreError(f"{args.pack} holds {pack.images.shape[1]} px images; this run wants "
+                                  f"{cache_size} px (--cache-size)")
+        absent = [w for w in wanted if not (pack.items["set"] == w).any()]
+        if absent:
+            raise GalaxyCoreError(f"{args.pack} has no items of the sets {absent}")
+        keep = pack.items["set"].isin(wanted).to_numpy()
+        log(f"pack: {args.pack}, {int(keep.sum())} of {len(keep)} items used")
+        return pack.items[keep].reset_index(drop=True), pack.images[keep]
+    items = load_items(args)
+    parts, images = [items.assign(set="labelled")], [build_cache(items, cache_size, framing,
+                                                                 Path(args.cache_dir), log=log)]
+    for name, make in (("grey", not_star_items), ("gz2", gz2_two_way_items)):
+        if name in wanted and args.data:
+            extra = make(args.data, args.split_seed)
+            images.append(build_cache(extra, cache_size, framing, Path(args.cache_dir), log=log))
+            parts.append(extra.assign(set=name))
+    all_images = np.asarray(images[0]) if len(images) == 1 else np.concatenate([np.asarray(i) for i in images])
+    return pd.concat(parts, ignore_index=True), all_images
 
 
 def not_star_items(data: str | Path, seed: int) -> pd.DataFrame:
@@ -337,29 +391,27 @@ def main(args) -> dict:
                 fh.write(line + "\n")
 
     framing = FramingSettings(fill=args.fill)
-    items = load_items(args)
-    cache_size = args.cache_size or 2 * args.size
-    images = build_cache(items, cache_size, framing, Path(args.cache_dir), log=log)
-    train_idx = np.flatnonzero(items["split"].to_numpy() == "train")
-    val_idx = np.flatnonzero(items["split"].to_numpy() == "val")
+    all_items, images = framed_sets(args, framing, log=log)
+    if args.write_pack:
+        size = write_pack(args.write_pack, FramedPack(images=images, items=all_items[list(PACK_COLUMNS)],
+                                                      framing=framing, split_seed=args.split_seed))
+        log(f"wrote {args.write_pack}: {len(all_items)} items, {size / 1e6:.1f} MB")
+        return {}
+    sets, split, y = all_items["set"].to_numpy(), all_items["split"].to_numpy(), all_items["y"].to_numpy()
+    items = all_items[sets == "labelled"]
+    train_idx = np.flatnonzero((sets == "labelled") & (split == "train"))
+    val_idx = np.flatnonzero((sets == "labelled") & (split == "val"))
     if args.max_train and args.max_train < len(train_idx):
         rng = np.random.default_rng(args.seed)
         train_idx = np.sort(rng.choice(train_idx, args.max_train, replace=False))
-    y = items["y"].to_numpy()
     # Partial-label sets: their training split joins training, their validation split is watched.
     extra_val: dict[str, np.ndarray] = {}
-    for flag, name, make in ((args.not_star_galaxies, "grey", not_star_items),
-                             (args.gz2_two_way, "gz2", gz2_two_way_items)):
-        if not (flag and args.data):
+    for name in ("grey", "gz2"):
+        if not (sets == name).any():
             continue
-        extra = make(args.data, args.split_seed)
-        extra_images = build_cache(extra, cache_size, framing, Path(args.cache_dir), log=log)
-        offset, split = len(y), extra["split"].to_numpy()
-        images = np.concatenate([np.asarray(images), np.asarray(extra_images)])
-        extra_train = offset + np.flatnonzero(split == "train")
+        extra_train = np.flatnonzero((sets == name) & (split == "train"))
         train_idx = np.concatenate([train_idx, extra_train])
-        extra_val[name] = offset + np.flatnonzero(split == "val")
-        y = np.concatenate([y, extra["y"].to_numpy()])
+        extra_val[name] = np.flatnonzero((sets == name) & (split == "val"))
         log(f"partial labels {name}: {len(extra_train)} train, {len(extra_val[name])} val")
     counts = {split: {c: int(((items["split"] == split) & (items["label"] == c)).sum())
                       for c in CLASS_NAMES} for split in ("train", "val")}
@@ -378,6 +430,12 @@ def main(args) -> dict:
     log(f"normalisation mean {mean.round(4).tolist()} std {std.round(4).tolist()}")
     train_tf = (train_transforms if args.augment else no_aug_transforms)(args.size, mean=mean, std=std)
     train_ds = FramedDataset(np.asarray(images[train_idx]), y[train_idx], train_tf)
+    device = torch.device(args.device)
+    loader_kw = ({"num_workers": args.workers, "persistent_workers": True, "prefetch_factor": 4}
+                 if args.workers > 0 else {})
+    loader_kw["pin_memory"] = device.type == "cuda"
+    amp = bool(args.amp) and device.type == "cuda"
+    torch.backends.cudnn.benchmark = device.type == "cuda"
     val_ds = FramedDataset(np.asarray(images[val_idx]), y[val_idx], eval_transforms(args.size, mean=mean, std=std))
 
     y_train = y[train_idx]
@@ -388,11 +446,12 @@ def main(args) -> dict:
         # Partially labelled items are drawn like the most common class (weight 1).
         weights = torch.as_tensor(np.where(y_train >= 0, cw[np.maximum(y_train, 0)], 1.0), dtype=torch.double)
         sampler = WeightedRandomSampler(weights, num_samples=len(train_idx), replacement=True, generator=gen)
-        train_loader = DataLoader(train_ds, batch_size=args.batch_size, sampler=sampler, drop_last=True)
+        train_loader = DataLoader(train_ds, batch_size=args.batch_size, sampler=sampler, drop_last=True,
+                                  **loader_kw)
         criterion = PartialLabelLoss(label_smoothing=args.label_smoothing)
     else:
         train_loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, generator=gen,
-                                  drop_last=True)
+                                  drop_last=True, **loader_kw)
         weight = torch.as_tensor(cw, dtype=torch.float32) if args.balance == "loss" else None
         criterion = PartialLabelLoss(weight=weight, label_smoothing=args.label_smoothing)
     val_loader = DataLoader(val_ds, batch_size=256)
@@ -404,6 +463,12 @@ def main(args) -> dict:
         model.load_state_dict({k: v.float() if v.is_floating_point() else v
                                for k, v in init["state_dict"].items()})
         log(f"initialised from {args.init} (fine-tuning)")
+    model.to(device)
+    criterion.to(device)
+    # An exponential moving average of the weights (batch-norm statistics included), evaluated and
+    # saved in place of the raw weights when --model-ema-decay is set.
+    ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.model_ema_decay), use_buffers=True)
+           if args.model_ema_decay > 0 else None)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     if args.time_budget_min > 0:
         scheduler = TimeCosineLR(optimizer, max_lr=args.lr, budget_s=60.0 * args.time_budget_min)
@@ -413,27 +478,35 @@ def main(args) -> dict:
             pct_start=min(0.3, 1.0 / max(args.epochs, 1)))
     history, best, best_metrics, t_start = [], -1.0, {}, time.time()
     for epoch in range(args.epochs):
-        tr = train_one_epoch(model, criterion, optimizer, train_loader, scheduler, epoch, log=log)
-        m = evaluate(model, val_loader)
+        tr = train_one_epoch(model, criterion, optimizer, train_loader, scheduler, epoch, log=log,
+                             amp=amp, ema=ema)
+        budget_spent = isinstance(scheduler, TimeCosineLR) and scheduler.fraction() >= 1.0
+        stop = budget_spent or bool(args.stop_file and Path(args.stop_file).exists())
+        if (epoch + 1) % args.eval_every and not stop and epoch + 1 < args.epochs:
+            log(f"epoch {epoch}: {json.dumps({k: round(v, 4) for k, v in tr.items()})}")
+            continue
+        judged = ema.module if ema is not None else model
+        m = evaluate(judged, val_loader)
         row = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"], "img_per_s": tr["img_per_s"],
                "val_acc": m["accuracy"], "val_bal_acc": m["balanced_accuracy"], "val_ece": m["ece"],
                "star_recall": m["recall"]["Star/Artifact"], "temperature": m["temperature"],
-               "grey_galaxies_called_star": (float((predict_logits(model, extra_loaders["grey"])[0].argmax(1)
+               "grey_galaxies_called_star": (float((predict_logits(judged, extra_loaders["grey"])[0].argmax(1)
                                                     == star).mean()) if "grey" in extra_loaders else None),
-               "gz2_val_two_way": (two_way_scores(calibration.softmax(predict_logits(model, extra_loaders["gz2"])[0]),
+               "gz2_val_two_way": (two_way_scores(calibration.softmax(predict_logits(judged, extra_loaders["gz2"])[0]),
                                                   y[extra_val["gz2"]] == SPIRAL_ANY)["accuracy"]
                                    if "gz2" in extra_loaders else None),
+               "raw_val_acc": evaluate(model, val_loader)["accuracy"] if ema is not None else None,
                "elapsed_s": time.time() - t_start}
         history.append(row)
         log("EPOCH " + json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}))
         score = m["accuracy"] + m["balanced_accuracy"]
         if args.out and score > best:
             best, best_metrics = score, dict(m, epoch=epoch)
-            save_checkpoint(checkpoint_dict(model, args, best_metrics, history, counts, mean, std,
+            save_checkpoint(checkpoint_dict(judged, args, best_metrics, history, counts, mean, std,
                                             framing, time.time() - t_start), Path(args.out))
             log(f"saved {args.out} (epoch {epoch}, acc {m['accuracy']:.4f}, bal {m['balanced_accuracy']:.4f})")
         if args.out and (args.keep_last or args.keep_every):
-            ckpt = checkpoint_dict(model, args, dict(m, epoch=epoch), history, counts, mean, std, framing,
+            ckpt = checkpoint_dict(judged, args, dict(m, epoch=epoch), history, counts, mean, std, framing,
                                    time.time() - t_start)
             stem = Path(args.out).stem
             if args.keep_last:
@@ -442,10 +515,10 @@ def main(args) -> dict:
                 save_checkpoint(ckpt, Path(args.out).with_name(f"{stem}_e{epoch:02d}.pt"))
         if args.history:
             Path(args.history).write_text(json.dumps(history, indent=1))
-        if isinstance(scheduler, TimeCosineLR) and scheduler.fraction() >= 1.0:
+        if budget_spent:
             log(f"time budget of {args.time_budget_min} min spent after epoch {epoch}")
             break
-        if args.stop_file and Path(args.stop_file).exists():
+        if stop:
             log(f"stop file {args.stop_file} found: stopping after epoch {epoch}")
             break
     log(f"done in {time.time() - t_start:.0f} s; best {json.dumps({k: best_metrics.get(k) for k in ('epoch', 'accuracy', 'balanced_accuracy')})}")
@@ -469,6 +542,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--keep-every", action="store_true",
                    help="also write each epoch's checkpoint to OUT_eNN.pt (NN = epoch), e.g. to average them")
     p.add_argument("--cache-dir", default="cache", help="framed-image cache folder")
+    p.add_argument("--pack", default=None,
+                   help="train from this pack of framed images (classifier_pack) instead of --data")
+    p.add_argument("--write-pack", default=None,
+                   help="frame the data, write it as a pack to this path and stop (no training)")
     p.add_argument("--log", default=None, help="also append the log to this file")
     p.add_argument("--history", default=None, help="write per-epoch metrics (JSON) here")
     p.add_argument("--size", type=int, default=64, help="network input side, px")
@@ -490,6 +567,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--no-tta-default", dest="tta_default", action="store_false",
                    help="store TTA off as the inference default")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--device", default="cpu", help="torch device to train on (cpu, cuda)")
+    p.add_argument("--workers", type=int, default=0, help="data-loading worker processes (augmentation)")
+    p.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA")
+    p.add_argument("--model-ema-decay", type=float, default=0.0,
+                   help="keep an exponential moving average of the weights with this per-step decay "
+                        "(e.g. 0.999) and evaluate and save it instead (0: off)")
+    p.add_argument("--eval-every", type=int, default=1, help="validate every N epochs (and after the last)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", default=None,
                    help="start from this checkpoint's weights (fine-tune) instead of random")
@@ -500,8 +584,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def _cli() -> None:
     args = get_args_parser().parse_args()
-    if args.epochs < 1 or args.size < 16 or not math.isfinite(args.lr):
-        raise SystemExit("error: need --epochs >= 1, --size >= 16 and a finite --lr")
+    if args.epochs < 1 or args.size < 16 or not math.isfinite(args.lr) or args.eval_every < 1:
+        raise SystemExit("error: need --epochs >= 1, --size >= 16, --eval-every >= 1 and a finite --lr")
+    if not (0.0 <= args.model_ema_decay < 1.0):
+        raise SystemExit("error: --model-ema-decay must lie in [0, 1)")
     try:
         main(args)
     except GalaxyCoreError as err:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from astropy.wcs import WCS
+
+if TYPE_CHECKING:  # annotation only: training on a machine without astropy imports this module too
+    from astropy.wcs import WCS
 
 #: The classifier's classes, in the seed project's label order 0..5.
 CLASS_NAMES: tuple[str, ...] = (
