@@ -27,15 +27,11 @@ from torchvision.transforms.v2 import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from galaxy_core.classifier import Classifier  # noqa: E402
 from galaxy_core.classifier_pack import read_pack  # noqa: E402
 from galaxy_core.framing import FramingSettings  # noqa: E402
 from galaxy_core.morph_transforms import ResolutionLoss, SkyRotation  # noqa: E402
-from galaxy_core.train_classifier import (  # noqa: E402
-    build_model,
-    classification_metrics,
-    framed_sets,
-    get_args_parser,
-)
+from galaxy_core.train_classifier import classification_metrics, framed_sets, get_args_parser  # noqa: E402
 
 
 def _grey(img: torch.Tensor) -> torch.Tensor:
@@ -60,23 +56,14 @@ VIEWS = {
 
 def view_accuracy(ckpt_path: str, images: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> dict:
     """{view: (accuracy, balanced accuracy)} of one checkpoint over uint8 (N, H, W, 3) framed images."""
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    model = build_model()
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
-    model.eval()
-    size = int(ckpt["input_size"])
-    finish = v2.Compose([v2.Resize([size, size], antialias=True), v2.ToDtype(torch.float32, scale=True),
-                         v2.Normalize(list(ckpt["mean"]), list(ckpt["std"]))])
+    clf = Classifier.load(ckpt_path)
+    resize = v2.Resize([clf.input_size, clf.input_size], antialias=True)
     out = {}
     for name, view in VIEWS.items():
         torch.manual_seed(seed)  # the same draws for every checkpoint
-        logits = []
-        with torch.inference_mode():
-            for start in range(0, len(images), 256):
-                batch = torch.stack([finish(view(torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)))
-                                     for im in images[start:start + 256]])
-                logits.append(model(batch).numpy())
-        m = classification_metrics(np.concatenate(logits), labels)
+        framed = [resize(view(torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1))).permute(1, 2, 0).numpy()
+                  for im in images]
+        m = classification_metrics(clf.logits(framed, tta=False, framed=True), labels)
         out[name] = (m["accuracy"], m["balanced_accuracy"])
     return out
 

@@ -9,8 +9,8 @@ working tree may hold 64 MiB.  A pack holds the same framed images as WebP
 set and source, so training can run from it alone::
 
     python -m galaxy_core.train_classifier --data ../shared/data --not-star-galaxies \\
-        --gz2-two-way --write-pack .gpu/classifier_pack.npz
-    python -m galaxy_core.train_classifier --pack .gpu/classifier_pack.npz ...
+        --gz2-two-way --size 96 --cache-size 128 --write-pack .gpu_classifier/classifier_pack.npz
+    python -m galaxy_core.train_classifier --pack .gpu_classifier/classifier_pack.npz ...
 """
 
 from __future__ import annotations
