@@ -42,6 +42,11 @@ def dihedral_views(x: torch.Tensor) -> list[torch.Tensor]:
     return views
 
 
+def float_state_dict(state: dict) -> dict:
+    """A stored (fp16) state dict with its floating-point tensors in float32, ready to load."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
 class Classifier:
     """ResNet18 morphology classifier with its preprocessing and calibration.
 
@@ -89,8 +94,7 @@ class Classifier:
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
             model = torchvision.models.resnet18(weights=None, num_classes=len(ckpt["class_names"]))
-            model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                                   for k, v in ckpt["state_dict"].items()})
+            model.load_state_dict(float_state_dict(ckpt["state_dict"]))
         except (OSError, RuntimeError, KeyError, ValueError, TypeError, EOFError,
                 pickle.UnpicklingError) as err:
             raise GalaxyCoreError(f"Cannot load classifier weights {str(path)!r}: {err}") from err

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from galaxy_core.atomic_write import atomic_write
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.framing import FramingSettings
 
@@ -98,13 +99,9 @@ def write_pack(path: str | Path, pack: FramedPack, *, quality: int = 90) -> int:
     meta = {"format": PACK_FORMAT, "framing": pack.framing.as_dict(), "split_seed": int(pack.split_seed),
             "size": int(pack.images.shape[1]) if len(pack.images) else 0, "quality": int(quality)}
     columns = {f"col_{c}": pack.items[c].to_numpy().astype(np.int64 if c == "y" else str) for c in PACK_COLUMNS}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as fh:
+    with atomic_write(path) as fh:
         np.savez_compressed(fh, blob=blob, offsets=offsets, meta=np.array(json.dumps(meta)), **columns)
-    tmp.rename(path)
-    return path.stat().st_size
+    return Path(path).stat().st_size
 
 
 def read_pack(path: str | Path) -> FramedPack:

@@ -36,6 +36,8 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from galaxy_core import calibration
+from galaxy_core.atomic_write import atomic_write
+from galaxy_core.classifier import float_state_dict
 from galaxy_core.classifier_pack import PACK_COLUMNS, FramedPack, read_pack, write_pack
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.framing import FramingSettings, frame_crop, measure_extent
@@ -91,15 +93,14 @@ def build_cache(items: pd.DataFrame, size: int, settings: FramingSettings, cache
     if path.exists():
         log(f"cache: loading {path}")
         return np.load(path, mmap_mode="r")
-    path.parent.mkdir(parents=True, exist_ok=True)
     out = np.zeros((len(items), size, size, 3), np.uint8)
     t0 = time.time()
     for i, r in enumerate(items.itertuples()):
         out[i] = frame_item(r.path, r.x_px, r.y_px, size, settings)
         if (i + 1) % 1000 == 0:
             log(f"cache: {i + 1}/{len(items)} framed, {time.time() - t0:.0f} s")
-    np.save(path.with_suffix(".tmp.npy"), out)
-    path.with_suffix(".tmp.npy").rename(path)
+    with atomic_write(path) as fh:
+        np.save(fh, out)
     log(f"cache: wrote {path} ({len(items)} items, {time.time() - t0:.0f} s)")
     return out
 
@@ -372,9 +373,8 @@ def checkpoint_dict(model, args, metrics: dict, history: list, counts: dict, mea
 
 def save_checkpoint(ckpt: dict, path: Path) -> None:
     """torch.save through a temporary file, so a killed run never leaves half a checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(ckpt, path.with_suffix(".tmp"))
-    path.with_suffix(".tmp").rename(path)
+    with atomic_write(path) as fh:
+        torch.save(ckpt, fh)
 
 
 def main(args) -> dict:
@@ -460,8 +460,7 @@ def main(args) -> dict:
 
     model = build_model()
     if init is not None:
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                               for k, v in init["state_dict"].items()})
+        model.load_state_dict(float_state_dict(init["state_dict"]))
         log(f"initialised from {args.init} (fine-tuning)")
     model.to(device)
     criterion.to(device)
