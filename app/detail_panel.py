@@ -31,7 +31,9 @@ def probability_chart(probs: tuple[float, ...], *, height: int = 240) -> go.Figu
     fig = go.Figure(go.Bar(
         x=list(probs), y=list(CLASS_NAMES), orientation="h",
         marker={"color": [colour_of(c) for c in CLASS_NAMES], "line": {"color": "#333", "width": 1}},
-        text=[f"{p:.2f}" for p in probs], textposition="outside", hoverinfo="skip",
+        # Long bars carry their value inside, so a narrow column never clips it.
+        text=[f"{p:.2f}" for p in probs], hoverinfo="skip", cliponaxis=False,
+        textposition=["inside" if p > 0.7 else "outside" for p in probs], insidetextanchor="end",
     ))
     fig.update_xaxes(range=[0, 1.15], title="probability")
     fig.update_yaxes(autorange="reversed")

@@ -10,7 +10,9 @@ were gathered under the class-balanced sampler, and re-estimating them on the
 unbalanced training split made the soup worse (measured in the model card).
 
 The inputs must agree on everything inference uses (architecture, classes,
-input size, normalisation, framing).  The output keeps those, records the
+input size, normalisation, framing).  ``--input-size`` lets checkpoints trained
+at different input sizes be averaged: ResNet18 ends in a global pool, so its
+weights run at any size, and the output runs at the one given.  The output keeps those, records the
 inputs and their recipes, and carries no temperatures: fit them with
 ``bench/bench_classifier.py --update-checkpoint``.
 """
@@ -54,21 +56,33 @@ def average_state_dicts(states: Sequence[dict]) -> dict:
     return out
 
 
-def average_checkpoints(ckpts: Sequence[dict], names: Sequence[str]) -> dict:
-    """One checkpoint whose weights are the mean of ``ckpts`` (``names`` label them in the recipe)."""
+def average_checkpoints(ckpts: Sequence[dict], names: Sequence[str], *,
+                        input_size: int | None = None) -> dict:
+    """One checkpoint whose weights are the mean of ``ckpts`` (``names`` label them in the recipe).
+
+    ``input_size`` (px) sets the output's network input side; the inputs may
+    then differ in theirs.
+    """
     if not ckpts:
         raise GalaxyCoreError("Nothing to average: give at least one checkpoint.")
+    if input_size is not None and input_size < 32:
+        raise GalaxyCoreError(f"The input size must be at least 32 px, got {input_size}.")
     for field in SHARED:
+        if field == "input_size" and input_size is not None:
+            continue
         values = [c.get(field) for c in ckpts]
         if any(v != values[0] for v in values[1:]):
             raise GalaxyCoreError(f"The checkpoints differ in {field!r}: {values}")
     out = {field: ckpts[0][field] for field in SHARED}
+    if input_size is not None:
+        out["input_size"] = int(input_size)
     out["state_dict"] = average_state_dicts([c["state_dict"] for c in ckpts])
     out["tta"] = bool(ckpts[0].get("tta", True))
     out["recipe"] = {
         "average_of": list(names),
         "split_seed": ckpts[0]["recipe"]["split_seed"],
-        "inputs": [{"name": n, "recipe": c.get("recipe"), "epoch": (c.get("metrics") or {}).get("epoch")}
+        "inputs": [{"name": n, "recipe": c.get("recipe"), "epoch": (c.get("metrics") or {}).get("epoch"),
+                    "input_size": c.get("input_size")}
                    for n, c in zip(names, ckpts, strict=True)],
         "torch": str(torch.__version__),
     }
@@ -86,6 +100,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("inputs", nargs="+", type=Path, help="classifier checkpoints of one lineage")
     p.add_argument("--out", type=Path, required=True, help="where to write the averaged checkpoint")
+    p.add_argument("--input-size", type=int, default=None,
+                   help="network input side of the output, px (lets inputs of other sizes be averaged)")
     return p
 
 
@@ -94,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         ckpts = [torch.load(p, map_location="cpu", weights_only=True) for p in args.inputs]
         names = [f"{p.name} (sha1 {sha1_of(p)[:12]})" for p in args.inputs]
-        soup = average_checkpoints(ckpts, names)
+        soup = average_checkpoints(ckpts, names, input_size=args.input_size)
     except (GalaxyCoreError, OSError, RuntimeError, KeyError) as exc:
         print(f"error: {exc}")
         return 2

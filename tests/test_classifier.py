@@ -342,6 +342,17 @@ def test_averaged_checkpoint_is_the_mean_of_its_inputs_and_loads(tmp_path):
     assert probs.shape == (1, len(CLASS_NAMES)) and np.isclose(probs.sum(), 1.0, atol=1e-4)
 
 
+def test_averaging_checkpoints_of_two_input_sizes_needs_and_sets_the_output_size():
+    from galaxy_core.average_weights import average_checkpoints
+
+    soup = average_checkpoints([_ckpt(1), _ckpt(2, input_size=64)], ["a", "b"], input_size=48)
+    assert soup["input_size"] == 48
+    assert [i["input_size"] for i in soup["recipe"]["inputs"]] == [32, 64]
+    w = "fc.weight"
+    assert torch.allclose(soup["state_dict"][w].float(),
+                          (_ckpt(1)["state_dict"][w].float() + _ckpt(2)["state_dict"][w].float()) / 2, atol=1e-3)
+
+
 def test_averaging_refuses_checkpoints_that_disagree(tmp_path, capsys):
     from galaxy_core.average_weights import average_checkpoints
     from galaxy_core.average_weights import main as average_main
@@ -350,6 +361,8 @@ def test_averaging_refuses_checkpoints_that_disagree(tmp_path, capsys):
         average_checkpoints([_ckpt(1), _ckpt(2, input_size=64)], ["a", "b"])
     with pytest.raises(GalaxyCoreError, match="mean"):
         average_checkpoints([_ckpt(1), _ckpt(2, mean=[0.5, 0.5, 0.5])], ["a", "b"])
+    with pytest.raises(GalaxyCoreError, match="at least 32"):
+        average_checkpoints([_ckpt(1), _ckpt(2)], ["a", "b"], input_size=8)
     torch.save(_ckpt(1), tmp_path / "a.pt")
     assert average_main([str(tmp_path / "a.pt"), str(tmp_path / "missing.pt"), "--out", str(tmp_path / "o.pt")]) == 2
     assert "error:" in capsys.readouterr().out and not (tmp_path / "o.pt").exists()
