@@ -10,11 +10,12 @@ were gathered under the class-balanced sampler, and re-estimating them on the
 unbalanced training split made the soup worse (measured in the model card).
 
 The inputs must agree on everything inference uses (architecture, classes,
-input size, normalisation, framing).  ``--input-size`` lets checkpoints trained
-at different input sizes be averaged: ResNet18 ends in a global pool, so its
-weights run at any size, and the output runs at the one given.  The output keeps those, records the
+input size, normalisation, framing).  The output keeps those, records the
 inputs and their recipes, and carries no temperatures: fit them with
-``bench/bench_classifier.py --update-checkpoint``.
+``bench/bench_classifier.py --update-checkpoint``.  ``--input-size`` lets
+checkpoints trained at different input sizes be averaged: ResNet18 ends in a
+global pool, so its weights run at any size, and the output runs at the one
+given (the model card's stage 9 measures what that costs).
 """
 
 from __future__ import annotations
