@@ -28,10 +28,8 @@ from torchvision.transforms.v2 import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from galaxy_core.classifier import Classifier  # noqa: E402
-from galaxy_core.classifier_pack import read_pack  # noqa: E402
-from galaxy_core.framing import FramingSettings  # noqa: E402
 from galaxy_core.morph_transforms import ResolutionLoss, SkyRotation  # noqa: E402
-from galaxy_core.train_classifier import classification_metrics, framed_sets, get_args_parser  # noqa: E402
+from galaxy_core.train_classifier import classification_metrics, validation_sets  # noqa: E402
 
 
 def _grey(img: torch.Tensor) -> torch.Tensor:
@@ -80,15 +78,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
-    if args.pack:
-        pack = read_pack(args.pack)
-        items, images = pack.items, pack.images
-    else:
-        targs = get_args_parser().parse_args(["--data", args.data, "--size", "64", "--cache-size", "128"])
-        items, images = framed_sets(targs, FramingSettings(), log=lambda *_: None)
-    val = ((items["set"] == "labelled") & (items["split"] == "val")).to_numpy()
-    labels = items["y"].to_numpy()[val].astype(int)
-    images = images[val]
+    images, labels = validation_sets(data=args.data, pack=args.pack, sets=("labelled",))["labelled"]
     print(f"{len(labels)} validation images, {images.shape[1]} px framed ({time.time() - t0:.0f} s to load)")
     results = {w: view_accuracy(w, images, labels, seed=args.seed) for w in args.weights}
     print("\naccuracy / balanced accuracy, argmax, no TTA\n")

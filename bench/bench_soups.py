@@ -34,21 +34,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from galaxy_core import calibration  # noqa: E402
 from galaxy_core.average_weights import average_state_dicts  # noqa: E402
 from galaxy_core.classifier import float_state_dict  # noqa: E402
-from galaxy_core.framing import FramingSettings  # noqa: E402
 from galaxy_core.morph_transforms import eval_transforms  # noqa: E402
 from galaxy_core.train_classifier import (  # noqa: E402
-    SPIRAL_ANY,
     FramedDataset,
     build_model,
     classification_metrics,
-    framed_sets,
-    get_args_parser,
+    partial_set_scores,
     predict_logits,
-    two_way_scores,
+    validation_sets,
 )
-from galaxy_core.types import CLASS_NAMES  # noqa: E402
-
-STAR = CLASS_NAMES.index("Star/Artifact")
 
 
 def load_candidate(spec: str) -> tuple[torch.nn.Module, dict]:
@@ -63,26 +57,16 @@ def load_candidate(spec: str) -> tuple[torch.nn.Module, dict]:
 def score(model, meta: dict, size: int, sets: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict:
     """Figures of one network at one input size over the validation sets."""
     tf = eval_transforms(size, mean=meta["mean"], std=meta["std"])
-
-    def logits_of(name: str) -> tuple[np.ndarray, np.ndarray]:
-        images, y = sets[name]
-        return predict_logits(model, DataLoader(FramedDataset(images, y, tf), batch_size=128))
-
+    loaders = {name: DataLoader(FramedDataset(images, y, tf), batch_size=128) for name, (images, y) in sets.items()}
     with torch.inference_mode():
-        logits, labels = logits_of("labelled")
+        logits, labels = predict_logits(model, loaders.pop("labelled"))
         t = calibration.fit_temperature(logits, labels)
         probs = calibration.softmax(logits, t)
         m = classification_metrics(probs, labels)
-        out = {"accuracy": m["accuracy"], "balanced_accuracy": m["balanced_accuracy"],
-               "star_recall": m["recall"]["Star/Artifact"], "barred_recall": m["recall"]["Spiral_Barred"],
-               "ece": calibration.expected_calibration_error(probs, labels), "temperature": t}
-        if "gz2" in sets:
-            g_logits, g_y = logits_of("gz2")
-            out["gz2_val"] = two_way_scores(calibration.softmax(g_logits), g_y == SPIRAL_ANY)["accuracy"]
-        if "grey" in sets:
-            grey_logits, _ = logits_of("grey")
-            out["grey_called_star"] = float((grey_logits.argmax(axis=1) == STAR).mean())
-    return out
+        return {"accuracy": m["accuracy"], "balanced_accuracy": m["balanced_accuracy"],
+                "star_recall": m["recall"]["Star/Artifact"], "barred_recall": m["recall"]["Spiral_Barred"],
+                "ece": calibration.expected_calibration_error(probs, labels), "temperature": t,
+                **partial_set_scores(model, loaders)}
 
 
 def main() -> None:
@@ -97,15 +81,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
-    flags = ["--size", "64", "--cache-size", "128", "--not-star-galaxies", "--gz2-two-way"]
-    targs = get_args_parser().parse_args(
-        (["--data", args.data] if args.data else ["--pack", args.pack]) + flags)
-    items, images = framed_sets(targs, FramingSettings(), log=lambda *_: None)
-    val = (items["split"] == "val").to_numpy()
-    sets = {}
-    for name in ("labelled", "gz2", "grey"):
-        idx = np.flatnonzero(val & (items["set"] == name).to_numpy())
-        sets[name] = (np.asarray(images[idx]), items["y"].to_numpy()[idx].astype(int))
+    sets = validation_sets(data=args.data, pack=args.pack)
     print(f"validation: {', '.join(f'{k} {len(v[1])}' for k, v in sets.items())} "
           f"({time.time() - t0:.0f} s to load)")
     print("\n| candidate | px | accuracy | balanced | Star recall | Barred recall | ECE | gz2 val (T=1) "
@@ -119,7 +95,7 @@ def main() -> None:
             results.append({"candidate": spec, "size": size, **r})
             print(f"| {spec} | {size} | {r['accuracy']:.4f} | {r['balanced_accuracy']:.4f} | "
                   f"{r['star_recall']:.3f} | {r['barred_recall']:.3f} | {r['ece']:.3f} | "
-                  f"{r['gz2_val']:.3f} | {r['grey_called_star']:.3f} |", flush=True)
+                  f"{r['gz2_val_two_way']:.3f} | {r['grey_galaxies_called_star']:.3f} |", flush=True)
     print(f"\n{time.time() - t0:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

@@ -267,6 +267,23 @@ def evaluate(model, loader) -> dict:
     return m
 
 
+def partial_set_scores(model, loaders: dict[str, DataLoader]) -> dict:
+    """The partial-label validation checks, at T = 1 (None for a set without a loader).
+
+    ``grey_galaxies_called_star``: share of the grey ground-based galaxies
+    (``loaders["grey"]``) called Star/Artifact.  ``gz2_val_two_way``: the gz2
+    spiral / not-spiral accuracy (:func:`two_way_scores`) over ``loaders["gz2"]``.
+    """
+    out = {"grey_galaxies_called_star": None, "gz2_val_two_way": None}
+    if "grey" in loaders:
+        logits, _ = predict_logits(model, loaders["grey"])
+        out["grey_galaxies_called_star"] = float((logits.argmax(axis=1) == CLASS_NAMES.index("Star/Artifact")).mean())
+    if "gz2" in loaders:
+        logits, y = predict_logits(model, loaders["gz2"])
+        out["gz2_val_two_way"] = two_way_scores(calibration.softmax(logits), y == SPIRAL_ANY)["accuracy"]
+    return out
+
+
 def load_items(args) -> pd.DataFrame:
     """The labelled items from ``--data`` and/or ``--kaggle-dir``."""
     parts = []
@@ -314,6 +331,28 @@ def framed_sets(args, framing: FramingSettings, *, log=print) -> tuple[pd.DataFr
             parts.append(extra.assign(set=name))
     all_images = np.asarray(images[0]) if len(images) == 1 else np.concatenate([np.asarray(i) for i in images])
     return pd.concat(parts, ignore_index=True), all_images
+
+
+def validation_sets(*, data: str | Path | None = None, pack: str | Path | None = None,
+                    sets: tuple[str, ...] = ("labelled", "grey", "gz2"),
+                    cache_dir: str | Path = "cache") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{set: (uint8 (N, 128, 128, 3) framed images, labels (N,))} of the validation split.
+
+    From the data folder's framed cache or a pack (exactly one of ``data`` and
+    ``pack``), with the default framing and split, as training frames them.
+    """
+    if (data is None) == (pack is None):
+        raise GalaxyCoreError("Give either a data folder or a pack.")
+    flags = ["--size", "64", "--cache-size", "128", "--cache-dir", str(cache_dir)]
+    flags += ["--not-star-galaxies"] * ("grey" in sets) + ["--gz2-two-way"] * ("gz2" in sets)
+    args = get_args_parser().parse_args((["--data", str(data)] if data is not None else ["--pack", str(pack)]) + flags)
+    items, images = framed_sets(args, FramingSettings(), log=lambda *_: None)
+    val = (items["split"] == "val").to_numpy()
+    out = {}
+    for name in sets:
+        idx = np.flatnonzero(val & (items["set"] == name).to_numpy())
+        out[name] = (np.asarray(images[idx]), items["y"].to_numpy()[idx].astype(int))
+    return out
 
 
 def not_star_items(data: str | Path, seed: int) -> pd.DataFrame:
@@ -441,7 +480,6 @@ def main(args) -> dict:
     y_train = y[train_idx]
     cw = class_weights(y_train[y_train >= 0], args.balance_power)
     gen = torch.Generator().manual_seed(args.seed)
-    star = CLASS_NAMES.index("Star/Artifact")
     if args.balance == "sampler":
         # Partially labelled items are drawn like the most common class (weight 1).
         weights = torch.as_tensor(np.where(y_train >= 0, cw[np.maximum(y_train, 0)], 1.0), dtype=torch.double)
@@ -489,12 +527,10 @@ def main(args) -> dict:
         row = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"], "img_per_s": tr["img_per_s"],
                "val_acc": m["accuracy"], "val_bal_acc": m["balanced_accuracy"], "val_ece": m["ece"],
                "star_recall": m["recall"]["Star/Artifact"], "temperature": m["temperature"],
-               "grey_galaxies_called_star": (float((predict_logits(judged, extra_loaders["grey"])[0].argmax(1)
-                                                    == star).mean()) if "grey" in extra_loaders else None),
-               "gz2_val_two_way": (two_way_scores(calibration.softmax(predict_logits(judged, extra_loaders["gz2"])[0]),
-                                                  y[extra_val["gz2"]] == SPIRAL_ANY)["accuracy"]
-                                   if "gz2" in extra_loaders else None),
-               "raw_val_acc": evaluate(model, val_loader)["accuracy"] if ema is not None else None,
+               **partial_set_scores(judged, extra_loaders),
+               # Accuracy is argmax, so the raw weights need their logits only, no temperature fit.
+               "raw_val_acc": (float((predict_logits(model, val_loader)[0].argmax(axis=1) == y[val_idx]).mean())
+                               if ema is not None else None),
                "elapsed_s": time.time() - t_start}
         history.append(row)
         log("EPOCH " + json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}))

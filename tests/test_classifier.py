@@ -366,3 +366,39 @@ def test_averaging_refuses_checkpoints_that_disagree(tmp_path, capsys):
     torch.save(_ckpt(1), tmp_path / "a.pt")
     assert average_main([str(tmp_path / "a.pt"), str(tmp_path / "missing.pt"), "--out", str(tmp_path / "o.pt")]) == 2
     assert "error:" in capsys.readouterr().out and not (tmp_path / "o.pt").exists()
+
+
+def test_partial_set_scores_count_grey_stars_and_the_gz2_two_way_split():
+    from torch.utils.data import TensorDataset
+
+    from galaxy_core.train_classifier import NOT_SPIRAL, NOT_STAR, SPIRAL_ANY, partial_set_scores
+
+    class Echo(torch.nn.Module):  # the inputs are the logits
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            return x
+
+    def logits(*classes):
+        out = torch.full((len(classes), len(CLASS_NAMES)), -5.0)
+        out[torch.arange(len(classes)), [CLASS_NAMES.index(c) for c in classes]] = 5.0
+        return out
+
+    grey = TensorDataset(logits("Star/Artifact", "Elliptical", "Spiral", "Elliptical"), torch.full((4,), NOT_STAR))
+    gz2 = TensorDataset(logits("Spiral_Barred", "Elliptical", "Spiral"),
+                        torch.tensor([SPIRAL_ANY, SPIRAL_ANY, NOT_SPIRAL]))
+    scores = partial_set_scores(Echo(), {"grey": DataLoader(grey, batch_size=2),
+                                         "gz2": DataLoader(gz2, batch_size=2)})
+    assert scores == {"grey_galaxies_called_star": 0.25, "gz2_val_two_way": pytest.approx(1 / 3)}
+    assert partial_set_scores(Echo(), {}) == {"grey_galaxies_called_star": None, "gz2_val_two_way": None}
+
+
+def test_validation_sets_needs_exactly_one_source():
+    from galaxy_core.train_classifier import validation_sets
+
+    with pytest.raises(GalaxyCoreError, match="either"):
+        validation_sets()
+    with pytest.raises(GalaxyCoreError, match="either"):
+        validation_sets(data="a", pack="b")
