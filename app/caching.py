@@ -146,7 +146,7 @@ class RunResult:
     method: str
     classified: bool
     seconds: float
-    upsample: int = 1
+    upsample: float = 1
     thumbs: dict[int, str] = field(default_factory=dict, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _frame: pd.DataFrame | None = field(default=None, repr=False)

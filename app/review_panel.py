@@ -160,7 +160,8 @@ def detection_picker(shown: pd.DataFrame, all_ids: list[int]) -> int | None:
 HINT_BELOW = 0.9
 
 
-def sep_coverage_note(shown: pd.DataFrame, sep: tuple[Detection, ...], *, upsample: int) -> float | None:
+def sep_coverage_note(shown: pd.DataFrame, sep: tuple[Detection, ...], *,
+                      upsample: float) -> float | None:
     """Say how many of sep's S/N > 10 sources the shown YOLO boxes contain; returns that share.
 
     Below ``HINT_BELOW`` at native scale, suggests the small-object pass.
@@ -173,6 +174,6 @@ def sep_coverage_note(shown: pd.DataFrame, sep: tuple[Detection, ...], *, upsamp
     st.caption(f"The boxes shown contain {found} of sep's {total} sources with S/N > 10 ({share:.0%}).")
     if share < HINT_BELOW and upsample == 1:
         st.info("Many sources sep finds have no box: galaxies here may be only 2-4 px across. "
-                "Tick **Small-object pass** in the sidebar to look for them (slower, and some "
-                "of its extra boxes are noise).")
+                "Choose **Small-object pass: 1.5x** in the sidebar to look for them (slower, and "
+                "some of its extra boxes are noise).")
     return share

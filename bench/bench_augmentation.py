@@ -29,7 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from galaxy_core.classifier import Classifier  # noqa: E402
 from galaxy_core.morph_transforms import ResolutionLoss, SkyRotation  # noqa: E402
-from galaxy_core.train_classifier import classification_metrics, validation_sets  # noqa: E402
+from galaxy_core.train_classifier import (  # noqa: E402
+    add_validation_source,
+    classification_metrics,
+    validation_sets,
+)
 
 
 def _grey(img: torch.Tensor) -> torch.Tensor:
@@ -68,9 +72,7 @@ def view_accuracy(ckpt_path: str, images: np.ndarray, labels: np.ndarray, *, see
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--pack", help="a classifier pack (train_classifier --write-pack)")
-    src.add_argument("--data", help="the shared data folder (framed through the cache)")
+    add_validation_source(p)
     p.add_argument("--weights", nargs="+", required=True, help="classifier checkpoints to compare")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)

@@ -16,9 +16,9 @@
    detector's engine and, when that is ONNX Runtime (a matching export lies
    beside the weights), PyTorch too (``speed_torch_*``).
 
-``--upsample 2`` measures the small-object pass (tiles on the field upsampled
-twice); its figures go to ``bench/out/detector_up2.json`` and its pictures get
-an ``_up2`` suffix.
+``--upsample 2`` (or 1.5) measures the small-object pass (tiles on the field
+upsampled twice); its figures go to ``bench/out/detector_up2.json`` and its
+pictures get an ``_up2`` suffix.
 """
 
 from __future__ import annotations
@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=2, help="torch threads (ultralytics sets cores - 1)")
     p.add_argument("--skip", nargs="*", default=[], choices=["synthetic", "real", "stretch", "speed"])
-    p.add_argument("--upsample", type=int, default=1, choices=tiling.UPSAMPLE_FACTORS,
+    p.add_argument("--upsample", type=tiling.as_factor, default=1, choices=tiling.UPSAMPLE_FACTORS,
                    help="the detector's small-object pass factor")
     p.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="inference engine for the accuracy sections and the first speed run")

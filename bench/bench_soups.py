@@ -37,6 +37,7 @@ from galaxy_core.classifier import float_state_dict  # noqa: E402
 from galaxy_core.morph_transforms import eval_transforms  # noqa: E402
 from galaxy_core.train_classifier import (  # noqa: E402
     FramedDataset,
+    add_validation_source,
     build_model,
     classification_metrics,
     partial_set_scores,
@@ -71,9 +72,7 @@ def score(model, meta: dict, size: int, sets: dict[str, tuple[np.ndarray, np.nda
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", help="the shared data folder (framed through the cache)")
-    src.add_argument("--pack", help="a classifier pack (train_classifier --write-pack)")
+    add_validation_source(p)
     p.add_argument("--candidates", nargs="+", required=True, help="checkpoints, or several joined by '+'")
     p.add_argument("--sizes", nargs="+", type=int, default=[96], help="network input sides to score, px")
     p.add_argument("--threads", type=int, default=2)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.render import INTERVALS, RGB_METHODS, STRETCHES, RenderSettings, default_settings
-from galaxy_core.tiling import UPSAMPLE_FACTORS
+from galaxy_core.tiling import UPSAMPLE_FACTORS, as_factor
 from galaxy_core.types import Field
 
 log = logging.getLogger("galaxy_core")
@@ -58,9 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--threshold", type=float, default=3.0, help="sep threshold in sigma")
     detect.add_argument("--min-area", type=int, default=5, help="sep minimum area in pixels")
     detect.add_argument("--min-score", type=float, default=0.05, help="drop detections below this score")
-    detect.add_argument("--upsample", type=int, choices=UPSAMPLE_FACTORS, default=1,
+    detect.add_argument("--upsample", type=as_factor, choices=UPSAMPLE_FACTORS, default=1,
                         help="YOLO's small-object pass: tiles see the field upsampled this many "
-                             "times (2 for galaxies only 2-4 px across; about 4x slower)")
+                             "times, for galaxies only 2-4 px across (1.5: 2-3x slower; "
+                             "2: about 4x slower, finds the last few, more boxes on noise)")
     detect.add_argument("--classify", action=argparse.BooleanOptionalAction, default=None,
                         help="add the six class probabilities (default: when the classifier ships)")
     detect.add_argument("--tta", action="store_true",

@@ -28,7 +28,7 @@ from galaxy_core.catalog import renumber
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.render import RenderSettings, default_settings, render
 from galaxy_core.sep_detect import SepDetector
-from galaxy_core.tiling import UPSAMPLE_FACTORS
+from galaxy_core.tiling import UPSAMPLE_FACTORS, as_factor
 from galaxy_core.types import CLASS_NAMES, Detection, Field
 
 Progress = Callable[[float, str], None]
@@ -50,8 +50,8 @@ class RunSettings:
             classifier's time, so off by default for whole fields.
         min_score: the detector's own floor in [0, 1]; the app filters above it.
         upsample: YOLO's small-object pass: its tiles see the field upsampled
-            this many times (1 = native scale; 2 for galaxies 2 to 4 px across,
-            about 4x the time).  sep ignores it.
+            this many times (1 = native scale; 1.5 or 2 for galaxies 2 to 4 px
+            across, 2-3x or about 4x the time).  sep ignores it.
         sep_thresh_sigma, sep_minarea: the sep baseline's threshold (sigma) and area (px).
     """
 
@@ -59,7 +59,7 @@ class RunSettings:
     classify: bool = True
     tta: bool = False
     min_score: float = 0.05
-    upsample: int = 1
+    upsample: float = 1
     sep_thresh_sigma: float = 3.0
     sep_minarea: int = 5
 
@@ -70,6 +70,7 @@ class RunSettings:
             raise GalaxyCoreError("min_score must be in [0, 1).")
         if self.upsample not in UPSAMPLE_FACTORS:
             raise GalaxyCoreError(f"upsample must be one of {UPSAMPLE_FACTORS}.")
+        object.__setattr__(self, "upsample", as_factor(self.upsample))  # 2.0 -> 2
         if self.sep_thresh_sigma <= 0 or self.sep_minarea < 1:
             raise GalaxyCoreError("The sep threshold must be > 0 sigma and the area >= 1 px.")
 

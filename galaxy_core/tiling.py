@@ -13,10 +13,11 @@ object seen whole by two tiles, or by a tile and the coarse pass) are merged
 by score-weighted box fusion of clusters with IoU above a threshold.
 
 For fields whose objects are only a few pixels across, the fine pass can run
-on the field upsampled by an integer factor (bicubic): the network then sees
-small galaxies at the sizes it was trained on.  Tiles then cover
-``tile / upsample`` field px and overlap by ``overlap * upsample`` upsampled
-px, so objects up to ``overlap`` field px still lie whole in some tile.
+on the field upsampled by a factor in half steps (1.5, 2, ...; bicubic): the
+network then sees small galaxies at the sizes it was trained on.  Tiles then
+cover about ``tile / upsample`` field px and overlap by ``overlap * upsample``
+upsampled px (rounded up), so objects up to ``overlap`` field px still lie
+whole in some tile.
 
 Coordinates are pixel edges in the field's 0-based convention: pixel ``i``
 spans ``[i - 0.5, i + 0.5]`` (see :mod:`galaxy_core.types`).
@@ -34,7 +35,7 @@ import numpy as np
 
 #: Small-object pass factors offered to users (1 = native scale); each fits the
 #: detector's default geometry (640 px tiles, 96 px overlap), see :func:`upsample_fits`.
-UPSAMPLE_FACTORS = (1, 2, 3)
+UPSAMPLE_FACTORS = (1, 1.5, 2, 3)
 
 #: predict(tiles) -> per tile (tile-local edge boxes (n, 4), scores (n,), labels (n,)).
 Predict = Callable[[list[np.ndarray]], Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]]
@@ -114,15 +115,17 @@ def touches_inner_edge(boxes: np.ndarray, t: Tile, *, margin: float = 2.0) -> np
     return cut
 
 
-def to_field(boxes: np.ndarray, t: Tile, *, factor: float = 1) -> np.ndarray:
+def to_field(boxes: np.ndarray, t: Tile, *, factor: float | tuple[float, float] = 1) -> np.ndarray:
     """Tile-local boxes (n, 4) in field coordinates.
 
-    ``factor`` is field px per tile px: an integer undoes a block-average,
-    ``1 / upsample`` undoes an upsampling.
+    ``factor`` is field px per tile px, one number or (x, y): an integer undoes
+    a block-average, ``1 / upsample`` (per axis: field side / upsampled side)
+    undoes an upsampling.
     """
     boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    fx, fy = (factor, factor) if np.isscalar(factor) else factor
     shifted = boxes + np.array([t.x0, t.y0, t.x0, t.y0], dtype=float)
-    return (shifted + 0.5) * factor - 0.5
+    return (shifted + 0.5) * np.array([fx, fy, fx, fy], dtype=float) - 0.5
 
 
 def clip_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -134,18 +137,38 @@ def clip_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def upsample_fits(upsample, *, tile: int, overlap: int) -> bool:
-    """Whether ``upsample`` is a positive integer whose upsampled tiles overlap by < half a tile."""
-    return int(upsample) == upsample and upsample >= 1 and overlap * upsample < tile / 2
+    """Whether ``upsample`` is >= 1 in half steps and its upsampled tiles overlap by < half a tile."""
+    try:
+        value = float(upsample)
+    except (TypeError, ValueError):
+        return False
+    return (1 <= value <= tile and (2 * value).is_integer()
+            and upsampled_overlap(overlap, value) < tile / 2)
 
 
-def upsampled(image: np.ndarray, factor: int) -> np.ndarray:
-    """Bicubic upsampling of an (H, W, 3) uint8 image by an integer ``factor`` (pixel centres kept)."""
+def as_factor(upsample) -> int | float:
+    """``upsample`` as an int when whole (2.0 -> 2, so labels read "2x"), else a float."""
+    value = float(upsample)
+    return int(value) if value == int(value) else value
+
+
+def upsampled_overlap(overlap: int, upsample: float) -> int:
+    """Overlap of upsampled tiles (px) that keeps objects up to ``overlap`` field px whole."""
+    return int(np.ceil(overlap * upsample))
+
+
+def upsampled(image: np.ndarray, factor: float) -> np.ndarray:
+    """Bicubic upsampling of an (H, W, 3) uint8 image by ``factor`` (sides rounded; pixel centres kept).
+
+    The exact scale per axis is the new side over the old one (see :func:`to_field`).
+    """
     if factor <= 1:
         return image
     from PIL import Image
 
     h, w = image.shape[:2]
-    return np.asarray(Image.fromarray(image).resize((w * factor, h * factor), Image.Resampling.BICUBIC))
+    size = (round(w * factor), round(h * factor))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BICUBIC))
 
 
 def downsample(image: np.ndarray, factor: int) -> np.ndarray:
@@ -214,24 +237,25 @@ def coarse_factor(height: int, width: int, tile: int) -> int:
 
 def detect_tiled(image: np.ndarray, predict: Predict, *, tile: int, overlap: int,
                  margin: float = 2.0, coarse: bool = True, iou: float = 0.5, batch: int = 8,
-                 upsample: int = 1, progress: Callable[[float, str], None] | None = None,
+                 upsample: float = 1, progress: Callable[[float, str], None] | None = None,
                  name: str = "Detector") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run ``predict`` over the tiles of ``image`` (H, W, C) and merge: (boxes, scores, labels).
 
     Fine tiles (of the field upsampled ``upsample`` times, overlapping by
-    ``overlap * upsample`` of its px) drop boxes cut by an inner edge; the
+    ``overlap * upsample`` of its px, rounded up) drop boxes cut by an inner edge; the
     coarse pass (when ``coarse``) keeps only boxes at least ``overlap`` px long
     in field pixels.  Boxes are in field edge coordinates, unclipped.
     """
     if not upsample_fits(upsample, tile=tile, overlap=overlap):
-        raise ValueError(f"upsample must be a positive integer with overlap x upsample < tile / 2, "
+        raise ValueError(f"upsample must be >= 1 in half steps with overlap x upsample < tile / 2, "
                          f"not {upsample!r}")
-    upsample = int(upsample)
     height, width = image.shape[:2]
-    fine = upsampled(image, upsample)
+    fine = upsampled(image, float(upsample))
     sources = {"fine": fine}
-    jobs = [(t, "fine", 1.0 / upsample)
-            for t in make_tiles(*fine.shape[:2], tile=tile, overlap=overlap * upsample)]
+    back = (width / fine.shape[1], height / fine.shape[0])  # field px per upsampled px, x and y
+    jobs = [(t, "fine", back)
+            for t in make_tiles(*fine.shape[:2], tile=tile,
+                                overlap=upsampled_overlap(overlap, float(upsample)))]
     if coarse and max(height, width) > overlap:
         factor = coarse_factor(height, width, tile)
         sources["coarse"] = downsample(image, factor)

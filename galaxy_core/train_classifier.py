@@ -333,6 +333,13 @@ def framed_sets(args, framing: FramingSettings, *, log=print) -> tuple[pd.DataFr
     return pd.concat(parts, ignore_index=True), all_images
 
 
+def add_validation_source(parser: argparse.ArgumentParser) -> None:
+    """The ``--data`` / ``--pack`` choice of :func:`validation_sets`, for the bench scripts."""
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="the shared data folder (framed through the cache)")
+    src.add_argument("--pack", help="a classifier pack (train_classifier --write-pack)")
+
+
 def validation_sets(*, data: str | Path | None = None, pack: str | Path | None = None,
                     sets: tuple[str, ...] = ("labelled", "grey", "gz2"),
                     cache_dir: str | Path = "cache") -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -73,15 +73,16 @@ class YoloDetector:
         coarse: also run the block-averaged whole-field pass for large objects.
         batch: tiles per forward pass.
         upsample: the small-object pass: run the fine tiles on the field upsampled
-            this many times (1, 2 or 3; 1 = native scale).  2 finds galaxies only
-            2 to 4 px across (about 4x the time); a call can override it.
+            this many times (1, 1.5, 2 or 3; 1 = native scale).  2 finds galaxies
+            only 2 to 4 px across (about 4x the time), 1.5 nearly all of them (about
+            2-3x the time); a call can override it.
 
     Thread-safe: calls from concurrent sessions share one model behind a lock.
     """
 
     def __init__(self, weights: str | Path | None = None, *, conf: float = 0.25, iou: float = 0.5,
                  tile: int = 640, overlap: int = 96, margin: float = 2.0, coarse: bool = True,
-                 batch: int = 8, upsample: int = 1, backend: str = "auto") -> None:
+                 batch: int = 8, upsample: float = 1, backend: str = "auto") -> None:
         path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
         if not path.is_file():
             raise GalaxyCoreError(
@@ -110,7 +111,7 @@ class YoloDetector:
                 f"upsample={self.upsample})")
 
     def __call__(self, rgb: np.ndarray, *, wcs=None, progress: Progress | None = None,
-                 upsample: int | None = None) -> list[Detection]:
+                 upsample: float | None = None) -> list[Detection]:
         """Detections in a uint8 (H, W, 3) picture, best first, with RA/Dec when ``wcs`` is given.
 
         ``upsample`` overrides the detector's small-object pass factor for this call.
@@ -132,7 +133,7 @@ class YoloDetector:
         detections = self._to_detections(*merged, height=height, width=width)
         return with_sky(renumber(detections), wcs)
 
-    def _factor(self, upsample) -> int:
+    def _factor(self, upsample) -> int | float:
         """A valid small-object factor: one of ``tiling.UPSAMPLE_FACTORS`` that fits the tiles."""
         if upsample not in tiling.UPSAMPLE_FACTORS or not tiling.upsample_fits(
                 upsample, tile=self.tile, overlap=self.overlap):
@@ -141,7 +142,7 @@ class YoloDetector:
                 f"with overlap x factor < "
                 f"tile / 2 (tile {self.tile}, overlap {self.overlap}), not {upsample!r}."
             )
-        return int(upsample)
+        return tiling.as_factor(upsample)
 
     def _predict(self, tiles: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """ultralytics on RGB tiles -> per tile (edge boxes (n, 4), scores, class ids)."""

@@ -578,10 +578,12 @@ def test_small_object_pass_finds_more_of_the_deep_field():
     assert_clean(at)
     share = _sep_share(at)
     assert share < 0.9 and any("Small-object pass" in i.value for i in at.info)  # HINT_BELOW
-    at.checkbox(key="upsample").check().run()
+    assert at.selectbox(key="upsample").options == ["Off (native scale)", "1.5x upsampled",
+                                                    "2x upsampled"]
+    at.selectbox(key="upsample").set_value(1.5).run()
     assert_clean(at)
     assert shown_counts(at)[1] > 1.5 * native  # XDF galaxies only 2-4 px across
-    assert any(c.value.startswith("yolo detector (small-object pass 2x): ") for c in at.caption)
+    assert any(c.value.startswith("yolo detector (small-object pass 1.5x): ") for c in at.caption)
     assert _sep_share(at) > share + 0.1 and not any("Small-object pass" in i.value for i in at.info)
 
 

@@ -59,9 +59,10 @@ def test_shipped_detector_finds_planted_objects_within_2px(detector):
 
 @needs_weights
 @pytest.mark.slow
-def test_small_object_pass_keeps_positions_in_field_pixels(detector):
+@pytest.mark.parametrize("factor", [1.5, 2])
+def test_small_object_pass_keeps_positions_in_field_pixels(detector, factor):
     field = _planted_field(seed=2)
-    found = detector(render(field, RenderSettings()), upsample=2)
+    found = detector(render(field, RenderSettings()), upsample=factor)
     centres = np.array([(d.x, d.y) for d in found])
     for x, y, *_ in PLANTED:
         assert np.hypot(centres[:, 0] - x, centres[:, 1] - y).min() <= 2.0
@@ -73,7 +74,7 @@ def test_small_object_pass_refuses_bad_factors_and_huge_fields(detector, monkeyp
     import galaxy_core.yolo_detector as yd
 
     rgb = np.zeros((300, 300, 3), np.uint8)
-    for bad in (0, 4, 1.5):
+    for bad in (0, 4, 1.25, 2.5, float("nan")):
         with pytest.raises(GalaxyCoreError, match="upsampling factor"):
             detector(rgb, upsample=bad)
     monkeypatch.setattr(yd, "MAX_UPSAMPLED_PIXELS", 300 * 300 * 3)
