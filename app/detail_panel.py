@@ -10,6 +10,7 @@ import streamlit as st
 from app import caching
 from galaxy_core.annotate import draw_boxes
 from galaxy_core.colours import colour_of
+from galaxy_core.morph_reliability import MIN_EXTENT_PX, morphology_reliable
 from galaxy_core.types import CLASS_NAMES, Detection
 
 CUTOUT_PX = 256
@@ -69,6 +70,11 @@ def detection_detail(d: Detection, rgb: np.ndarray, rkey: tuple, *, origin_lower
         if d.probs is None:
             st.info("Not classified: turn on 'Classify morphology' (needs the classifier's weights).")
         else:
+            if not morphology_reliable(d.extent_px):
+                st.warning(f"Only about {d.extent_px or 0:.0f} px across. Below {MIN_EXTENT_PX:.0f} px "
+                           "the classifier's class is unreliable: it cannot see arms, bars or discs, "
+                           "and tiny blobs lean to Irregular or Star/Artifact (weights/MODEL_CARD.md, "
+                           "'Accuracy versus galaxy size').")
             st.plotly_chart(probability_chart(d.probs), key="detail_probs",
                             config={"displayModeBar": False})
     if d.probs is None or caching.classifier() is None:

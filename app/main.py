@@ -30,6 +30,7 @@ from app.review_panel import (  # noqa: E402
     field_view,
     filter_controls,
     sep_coverage_note,
+    small_objects_note,
     visible,
 )
 from app.run_panel import last_result, run_controls, run_detection, run_key, sep_baseline  # noqa: E402
@@ -89,7 +90,7 @@ def page() -> None:
 
     df = result.frame()
     with filter_box, guarded("reading the filters", reraise=True):
-        filters = filter_controls(df["label"].tolist())
+        filters = filter_controls(df["label"].tolist(), classified=result.classified)
     shown = visible(df, filters)
     rkey = caching.settings_key(render_settings)
 
@@ -100,6 +101,7 @@ def page() -> None:
         small = f" (small-object pass {result.upsample}x)" if result.upsample > 1 else ""
         st.caption(f"{result.method} detector{small}{' + classifier' if result.classified else ''}: "
                    f"{len(df)} detections in {result.seconds:.1f} s (cached for these settings).")
+        small_objects_note(shown)
         if tab_inspect.open:
             sep = ()
             if filters.sep_overlay:

@@ -10,7 +10,14 @@ import streamlit as st
 from app import caching
 from app.field_figure import class_order, field_figure
 from galaxy_core.matching import centres_and_snr, coverage
-from galaxy_core.review import filter_catalog, top_classes, uncertain_first, uncertainty
+from galaxy_core.morph_reliability import MIN_EXTENT_PX
+from galaxy_core.review import (
+    filter_catalog,
+    too_small_for_morphology,
+    top_classes,
+    uncertain_first,
+    uncertainty,
+)
 from galaxy_core.types import CLASS_NAMES, Detection
 
 ORDERS = ("Uncertain first", "Score, high first", "Id")
@@ -30,26 +37,32 @@ class Filters:
     classes: tuple[str, ...]
     order: str
     sep_overlay: bool
+    reliable_only: bool = False
 
 
-def filter_controls(labels: list[str]) -> Filters:
-    """Sidebar widgets: score threshold, classes, table order, sep overlay."""
+def filter_controls(labels: list[str], *, classified: bool = False) -> Filters:
+    """Sidebar widgets: score threshold, classes, objects large enough for morphology, order, sep overlay."""
     st.header("3. Filter")
     min_score = st.slider("Confidence threshold", 0.0, 1.0, 0.25, 0.01, key="threshold",
                           help="Hide detections scoring below this (no model is re-run).")
     options = class_order(labels)
     classes = st.multiselect("Classes shown", options, default=options,
                              key=f"classes@{'|'.join(options)}")
+    reliable_only = classified and st.checkbox(
+        "Only objects large enough for morphology", value=False, key="reliable_only",
+        help=f"Hide objects under {MIN_EXTENT_PX:.0f} px across: there the classifier's class is "
+             "unreliable (measured on shrunk validation galaxies, see weights/MODEL_CARD.md).")
     order = st.radio("Table order", ORDERS, key="order",
                      help="Uncertain first: smallest margin between the two most probable classes.")
     sep_overlay = st.checkbox("Overlay the sep baseline", value=False, key="sep_overlay",
                               help="sep's own boxes, dotted red, to see what each method finds.")
-    return Filters(min_score, tuple(classes), order, sep_overlay)
+    return Filters(min_score, tuple(classes), order, sep_overlay, reliable_only)
 
 
 def visible(df: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     """The rows passing the filters, in the chosen order."""
-    shown = filter_catalog(df, min_score=filters.min_score, classes=filters.classes)
+    shown = filter_catalog(df, min_score=filters.min_score, classes=filters.classes,
+                           reliable_only=filters.reliable_only)
     if filters.order == "Uncertain first":
         return uncertain_first(shown)
     if filters.order == "Score, high first":
@@ -62,7 +75,7 @@ def table_frame(df: pd.DataFrame, thumbs: list[str]) -> pd.DataFrame:
     out = pd.DataFrame({
         "cutout": thumbs, "id": df["id"].to_numpy(), "class": df["label"].to_numpy(),
         "score": df["score"].to_numpy(), "uncertainty": uncertainty(df).to_numpy(),
-        "top classes": top_classes(df, k=2).to_numpy(),
+        "top classes": top_classes(df, k=2).to_numpy(), "size": df["extent_px"].to_numpy(),
     })
     for name in CLASS_NAMES:
         out[name] = df[name].to_numpy()
@@ -76,6 +89,9 @@ TABLE_COLUMNS = {
     "score": st.column_config.NumberColumn("score", format="%.3f"),
     "uncertainty": st.column_config.NumberColumn(
         "uncertainty", format="%.2f", help="1 - (top probability - runner-up); empty when unclassified"),
+    "size": st.column_config.NumberColumn(
+        "size (px)", format="%.0f",
+        help=f"Extent the classifier measured; below {MIN_EXTENT_PX:.0f} px its class is unreliable."),
     **{name: st.column_config.ProgressColumn(name, min_value=0.0, max_value=1.0, format="%.2f")
        for name in CLASS_NAMES},
     "x": st.column_config.NumberColumn("x (px)", format="%.1f"),
@@ -158,6 +174,16 @@ def detection_picker(shown: pd.DataFrame, all_ids: list[int]) -> int | None:
 
 #: Below this share of sep's S/N > 10 sources boxed, the app suggests the small-object pass.
 HINT_BELOW = 0.9
+
+
+def small_objects_note(shown: pd.DataFrame) -> int:
+    """Say how many classified detections shown are too small for morphology; returns that count."""
+    small, classified = too_small_for_morphology(shown)
+    if small:
+        st.caption(f"{small} of the {classified} classified detections shown are under "
+                   f"{MIN_EXTENT_PX:.0f} px across: their classes are unreliable. Tick **Only objects "
+                   "large enough for morphology** in the sidebar to hide them.")
+    return small
 
 
 def sep_coverage_note(shown: pd.DataFrame, sep: tuple[Detection, ...], *,

@@ -1,8 +1,12 @@
 """Detections <-> a catalogue DataFrame with a fixed column order, and sky positions.
 
 Columns, in order: ``id, x_min, y_min, x_max, y_max, x, y, score, label``, the
-six class probabilities named as in CLASS_NAMES, then ``ra, dec`` (degrees,
-ICRS; NaN where unknown).  Pixel columns are 0-based (see galaxy_core.types).
+six class probabilities named as in CLASS_NAMES, ``ra, dec`` (degrees, ICRS;
+NaN where unknown), then ``extent_px`` (the size the classifier's framing
+measured, px; NaN when unclassified) and ``morph_reliable`` (True when the
+object is large enough for its class to be trusted, see
+:mod:`galaxy_core.morph_reliability`).  Pixel columns are 0-based (see
+galaxy_core.types).
 
 >>> from galaxy_core.types import Detection
 >>> df = to_frame([Detection(1, 0, 0, 4, 4, 2, 2, 0.9)])
@@ -18,16 +22,18 @@ import numpy as np
 import pandas as pd
 from astropy.wcs import WCS
 
+from galaxy_core.morph_reliability import morphology_reliable
 from galaxy_core.types import CLASS_NAMES, Detection
 
 BOX_COLUMNS = ("id", "x_min", "y_min", "x_max", "y_max", "x", "y", "score", "label")
 SKY_COLUMNS = ("ra", "dec")
-COLUMNS: tuple[str, ...] = BOX_COLUMNS + CLASS_NAMES + SKY_COLUMNS
+SIZE_COLUMNS = ("extent_px", "morph_reliable")
+COLUMNS: tuple[str, ...] = BOX_COLUMNS + CLASS_NAMES + SKY_COLUMNS + SIZE_COLUMNS
 
 #: Units of each numeric column, for FITS/ECSV exports.
 UNITS = {
     "x_min": "pix", "y_min": "pix", "x_max": "pix", "y_max": "pix",
-    "x": "pix", "y": "pix", "ra": "deg", "dec": "deg",
+    "x": "pix", "y": "pix", "ra": "deg", "dec": "deg", "extent_px": "pix",
 }
 
 
@@ -36,13 +42,15 @@ def to_frame(detections: Sequence[Detection]) -> pd.DataFrame:
     rows = []
     for d in detections:
         probs = d.probs if d.probs is not None else (np.nan,) * len(CLASS_NAMES)
+        extent = np.nan if d.extent_px is None or d.probs is None else d.extent_px
         rows.append(
             (d.id, d.x_min, d.y_min, d.x_max, d.y_max, d.x, d.y, d.score, d.label, *probs,
-             np.nan if d.ra is None else d.ra, np.nan if d.dec is None else d.dec)
+             np.nan if d.ra is None else d.ra, np.nan if d.dec is None else d.dec,
+             extent, bool(morphology_reliable(extent)))
         )
     df = pd.DataFrame(rows, columns=list(COLUMNS))
-    df = df.astype({c: "float64" for c in COLUMNS if c not in ("id", "label")})
-    return df.astype({"id": "int64", "label": "str"})
+    df = df.astype({c: "float64" for c in COLUMNS if c not in ("id", "label", "morph_reliable")})
+    return df.astype({"id": "int64", "label": "str", "morph_reliable": "bool"})
 
 
 def from_frame(df: pd.DataFrame) -> list[Detection]:
@@ -58,6 +66,7 @@ def from_frame(df: pd.DataFrame) -> list[Detection]:
                 y=float(rec["y"]), score=float(rec["score"]), label=str(rec["label"]), probs=probs,
                 ra=None if pd.isna(rec["ra"]) else float(rec["ra"]),
                 dec=None if pd.isna(rec["dec"]) else float(rec["dec"]),
+                extent_px=None if pd.isna(rec.get("extent_px", np.nan)) else float(rec["extent_px"]),
             )
         )
     return out

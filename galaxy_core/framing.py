@@ -236,7 +236,14 @@ def normalise_scale(image: np.ndarray, out_size: int, *, settings: FramingSettin
 
 def crop_for_detection(rgb_field: np.ndarray, detection: Detection, out_size: int, *,
                        settings: FramingSettings | None = None, context: float = 3.0) -> np.ndarray:
-    """The scale-normalised crop of one detected object in a rendered field.
+    """The scale-normalised crop of one detected object in a rendered field (see :func:`frame_detection`)."""
+    return frame_detection(rgb_field, detection, out_size, settings=settings, context=context)[0]
+
+
+def frame_detection(rgb_field: np.ndarray, detection: Detection, out_size: int, *,
+                    settings: FramingSettings | None = None,
+                    context: float = 3.0) -> tuple[np.ndarray, float]:
+    """(uint8 (out_size, out_size, 3) crop, extent in field px) of one detected object.
 
     A square of ``context`` times the box's longer side (at least 16 px) is cut
     around the detection's centre (sky-padded at the field's edges), the
@@ -260,5 +267,6 @@ def crop_for_detection(rgb_field: np.ndarray, detection: Detection, out_size: in
     # A segment that leaks far beyond the detector's box (a neighbour merged in)
     # is capped at twice the box; a missed one falls back to the box.
     extent = box_extent if ext.n_pixels == 0 else min(ext.extent_px, 2.0 * box_extent)
-    return frame_crop(window, (ext.x, ext.y) if ext.n_pixels else centre, extent, out_size,
+    crop = frame_crop(window, (ext.x, ext.y) if ext.n_pixels else centre, extent, out_size,
                       settings=settings)
+    return crop, float(extent)

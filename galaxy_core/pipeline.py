@@ -125,25 +125,28 @@ def detect(field: Field, rgb: np.ndarray, settings: RunSettings, *, detector=Non
 
 def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=None, tta: bool = False,
              progress: Progress | None = None, batch: int = 64) -> list[Detection]:
-    """Detections with the six class probabilities and the most probable class as label."""
+    """Detections with the six class probabilities, the most probable class as label and the extent."""
     if not detections:
         return []
-    from galaxy_core.framing import crop_for_detection
+    from galaxy_core.framing import frame_detection
 
     classifier = classifier or load_classifier()
     size = classifier.input_size
-    probs = []
+    probs, extents = [], []
     for start in range(0, len(detections), batch):
         chunk = detections[start : start + batch]
-        crops = np.stack([crop_for_detection(rgb, d, size, settings=classifier.framing) for d in chunk])
+        framed = [frame_detection(rgb, d, size, settings=classifier.framing) for d in chunk]
+        extents += [extent for _, extent in framed]
+        crops = np.stack([crop for crop, _ in framed])
         probs.append(np.asarray(classifier.predict(crops, tta=tta, framed=True), dtype=float))
         if progress:
             progress(min(1.0, (start + len(chunk)) / len(detections)),
                      f"Classified {start + len(chunk)} of {len(detections)} objects")
     all_probs = np.concatenate(probs)
     return [
-        replace(d, probs=tuple(float(p) for p in row), label=CLASS_NAMES[int(np.argmax(row))])
-        for d, row in zip(detections, all_probs, strict=True)
+        replace(d, probs=tuple(float(p) for p in row), label=CLASS_NAMES[int(np.argmax(row))],
+                extent_px=extent)
+        for d, row, extent in zip(detections, all_probs, extents, strict=True)
     ]
 
 

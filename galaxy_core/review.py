@@ -47,18 +47,29 @@ def is_classified(df: pd.DataFrame) -> pd.Series:
 
 
 def filter_catalog(df: pd.DataFrame, *, min_score: float = 0.0,
-                   classes: Iterable[str] | None = None) -> pd.DataFrame:
+                   classes: Iterable[str] | None = None, reliable_only: bool = False) -> pd.DataFrame:
     """Rows with ``score >= min_score`` whose ``label`` is in ``classes`` (all when None).
 
     Labels are compared as written, so an unclassified ``"object"`` is kept
-    only when ``"object"`` is among ``classes``.
+    only when ``"object"`` is among ``classes``.  ``reliable_only`` keeps only
+    rows whose ``morph_reliable`` is True (classified and large enough for
+    morphology, :mod:`galaxy_core.morph_reliability`).
     """
     if not 0.0 <= float(min_score) <= 1.0:
         raise GalaxyCoreError(f"The score threshold must be in [0, 1], got {min_score}.")
     keep = df["score"].to_numpy(dtype=float) >= float(min_score)
     if classes is not None:
         keep &= df["label"].isin(list(classes)).to_numpy()
+    if reliable_only:
+        keep &= df["morph_reliable"].to_numpy(dtype=bool)
     return df.loc[keep]
+
+
+def too_small_for_morphology(df: pd.DataFrame) -> tuple[int, int]:
+    """(classified rows whose ``morph_reliable`` is False, classified rows)."""
+    classified = is_classified(df).to_numpy()
+    reliable = df["morph_reliable"].to_numpy(dtype=bool) if "morph_reliable" in df else classified
+    return int((classified & ~reliable).sum()), int(classified.sum())
 
 
 def margin(df: pd.DataFrame) -> pd.Series:

@@ -98,6 +98,9 @@ class Detection:
         probs: the six class probabilities in CLASS_NAMES order, or None.
         ra, dec: sky position of (x, y) in degrees (ICRS), or None without WCS.
         snr: signal-to-noise ratio where the detector measures one, else None.
+        extent_px: the object's size as the classifier's framing measured it
+            (4 x the rms radius along its segment's major axis, px), or None
+            when unclassified; see :mod:`galaxy_core.morph_reliability`.
     """
 
     id: int
@@ -113,6 +116,7 @@ class Detection:
     ra: float | None = None
     dec: float | None = None
     snr: float | None = None
+    extent_px: float | None = None
 
     @property
     def width(self) -> float:

@@ -19,6 +19,7 @@ from galaxy_core.review import (
     entropy,
     filter_catalog,
     margin,
+    too_small_for_morphology,
     top_classes,
     uncertain_first,
     uncertainty,
@@ -110,6 +111,15 @@ def test_filter_by_score_and_class(catalogue):
     assert filter_catalog(catalogue, classes=[]).empty
     with pytest.raises(GalaxyCoreError, match="threshold"):
         filter_catalog(catalogue, min_score=1.5)
+
+
+def test_filter_keeps_only_objects_large_enough_for_morphology():
+    sized = to_frame([det(1, 0, 0, 40, 40, 0.9, "Spiral", onehot(0, 0.9)).with_(extent_px=45.0),
+                      det(2, 0, 0, 6, 6, 0.9, "Irregular", onehot(4, 0.9)).with_(extent_px=6.0),
+                      det(3, 0, 0, 6, 6, 0.9, "object")])
+    assert filter_catalog(sized)["id"].tolist() == [1, 2, 3]
+    assert filter_catalog(sized, reliable_only=True)["id"].tolist() == [1]
+    assert too_small_for_morphology(sized) == (1, 2)
 
 
 def test_margin_and_entropy(catalogue):

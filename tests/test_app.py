@@ -21,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from galaxy_core import demo, pipeline
 from galaxy_core.errors import GalaxyCoreError
+from galaxy_core.morph_reliability import MIN_EXTENT_PX
 from galaxy_core.synthetic import make_wcs
 from galaxy_core.synthetic import synthetic_field as make_synthetic
 from galaxy_core.types import CLASS_NAMES
@@ -561,6 +562,16 @@ def test_demo_mode_uses_the_shipped_detector_and_classifier():
     table = table_of(at)
     assert len(table) > 0 and set(table["class"]) <= set(CLASS_NAMES)
     assert np.allclose(table[list(CLASS_NAMES)].sum(axis=1), 1.0, atol=1e-6)
+    # most XDF galaxies are too small for morphology: the app says so and can hide them
+    visible, total = shown_counts(at)
+    note = next(c.value for c in at.caption if "classified detections shown are under" in c.value)
+    small = int(note.split()[0])
+    assert 0 < small < visible
+    at.checkbox(key="reliable_only").check().run()
+    assert_clean(at)
+    assert shown_counts(at) == (visible - small, total)
+    assert (table_of(at)["size"] >= MIN_EXTENT_PX).all()
+    assert not any("classified detections shown are under" in c.value for c in at.caption)
     at.checkbox(key="sep_overlay").check().run()
     assert_clean(at)
 

@@ -22,18 +22,23 @@ PROBS = (0.1, 0.05, 0.6, 0.1, 0.1, 0.05)
 @pytest.fixture
 def detections():
     return [
-        Detection(1, 10.0, 20.0, 30.0, 44.0, 20.0, 32.0, 0.9, "Elliptical", PROBS),
+        Detection(1, 10.0, 20.0, 30.0, 44.0, 20.0, 32.0, 0.9, "Elliptical", PROBS, extent_px=40.0),
         Detection(2, 100.0, 5.0, 110.0, 15.0, 105.0, 10.0, 0.4, "object"),
     ]
 
 
 def test_columns_in_the_fixed_order(detections):
-    df = to_frame(detections)
+    small = Detection(3, 50.0, 50.0, 56.0, 55.0, 53.0, 52.5, 0.7, "Irregular", PROBS, extent_px=7.5)
+    df = to_frame([*detections, small])
     assert list(df.columns) == [
-        "id", "x_min", "y_min", "x_max", "y_max", "x", "y", "score", "label", *CLASS_NAMES, "ra", "dec"
+        "id", "x_min", "y_min", "x_max", "y_max", "x", "y", "score", "label", *CLASS_NAMES, "ra", "dec",
+        "extent_px", "morph_reliable",
     ]
     assert df.loc[0, "Elliptical"] == 0.6
     assert np.isnan(df.loc[1, "Spiral"]) and np.isnan(df.loc[0, "ra"])
+    # only a classified object large enough for morphology is marked reliable
+    assert df["morph_reliable"].tolist() == [True, False, False]
+    assert df.loc[2, "extent_px"] == 7.5 and np.isnan(df.loc[1, "extent_px"])
 
 
 def test_empty_catalogue_has_all_columns():
@@ -67,6 +72,7 @@ def test_table_exports_round_trip(detections, fmt):
         assert Table.read(io.BytesIO(data), format="fits" if fmt == "fits" else "ascii.ecsv")["ra"].unit == "deg"
     labels = [v.decode() if isinstance(v, bytes) else v for v in back["label"]]
     assert labels == ["Elliptical", "object"]
+    assert [bool(v) for v in back["morph_reliable"]] == [True, False]
     np.testing.assert_allclose(back["ra"], df["ra"], rtol=0, atol=1e-9)
     np.testing.assert_allclose(back["x_min"], [10.0, 100.0])
 

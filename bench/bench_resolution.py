@@ -1,0 +1,119 @@
+"""How small can a galaxy be before its morphology is guesswork?  Classifier accuracy versus apparent size.
+
+    python bench/bench_resolution.py --pack .gpu_classifier/classifier_pack.npz [--weights W]
+
+Each labelled validation galaxy (stars left out) is shown as a distant galaxy
+in a field would be: its framed image (the galaxy spans about ``fill`` = 0.6 of
+the 128 px side, about 77 px) is blurred by a Gaussian PSF and area-averaged
+(pixel integration) down until the galaxy spans ``N`` px, for each ``--sizes``
+N.  The small image then goes through :class:`~galaxy_core.classifier.Classifier`
+as the app's crops do (framing measures the extent, cuts and resizes), no TTA.
+
+Printed per N: the median extent that framing measures (the size the app
+knows for each detection, :attr:`~galaxy_core.types.Detection.extent_px`),
+accuracy and balanced accuracy over the five galaxy classes, the share called
+Star/Artifact, and the share of each predicted class.  Sky noise is not added
+(the shrinking averages it down), so these are upper bounds for faint
+galaxies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from galaxy_core.classifier import Classifier  # noqa: E402
+from galaxy_core.framing import measure_extent  # noqa: E402
+from galaxy_core.train_classifier import (  # noqa: E402
+    add_validation_source,
+    classification_metrics,
+    validation_sets,
+)
+from galaxy_core.types import CLASS_NAMES  # noqa: E402
+
+STAR = CLASS_NAMES.index("Star/Artifact")
+
+
+def shrink(image: np.ndarray, scale: float, *, psf_fwhm_px: float) -> np.ndarray:
+    """uint8 (H, W, 3) seen ``scale`` (< 1) times smaller, through a Gaussian PSF of FWHM in output px."""
+    x = image.astype(np.float32)
+    if psf_fwhm_px > 0:
+        sigma_in = psf_fwhm_px / 2.3548 / scale
+        x = ndimage.gaussian_filter(x, (sigma_in, sigma_in, 0))
+    side = max(3, round(image.shape[0] * scale)), max(3, round(image.shape[1] * scale))
+    small = Image.fromarray(np.clip(x + 0.5, 0, 255).astype(np.uint8)).resize(side, Image.Resampling.BOX)
+    return np.asarray(small)
+
+
+def size_row(clf: Classifier, images: np.ndarray, labels: np.ndarray, n_px: float, *,
+             psf_fwhm_px: float) -> dict:
+    """Scores of ``clf`` on ``images`` shown with the galaxy ``n_px`` across (inf: as they are)."""
+    nominal = clf.framing.fill * images.shape[1]
+    crops = (list(images) if not np.isfinite(n_px)
+             else [shrink(im, n_px / nominal, psf_fwhm_px=psf_fwhm_px) for im in images])
+    extents = [measure_extent(c, settings=clf.framing).extent_px for c in crops]
+    probs = clf.predict(crops, tta=False)
+    pred = probs.argmax(axis=1)
+    m = classification_metrics(np.where(np.arange(len(CLASS_NAMES)) == STAR, 0.0, probs), labels)
+    return {"size_px": None if not np.isfinite(n_px) else float(n_px),
+            "median_extent_px": round(float(np.median(extents)), 2),
+            "accuracy": round(float((pred == labels).mean()), 4),
+            "galaxy_class_accuracy": round(m["accuracy"], 4),
+            "balanced_accuracy": round(m["balanced_accuracy"], 4),
+            "called_star": round(float((pred == STAR).mean()), 4),
+            "predicted_share": {c: round(float((pred == i).mean()), 3) for i, c in enumerate(CLASS_NAMES)}}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_validation_source(p)
+    p.add_argument("--weights", default=None, help="classifier checkpoint (default: the shipped one)")
+    p.add_argument("--sizes", nargs="+", type=float, default=[4, 5, 6, 8, 10, 12, 16, 24, 32, 48],
+                   help="galaxy extents to show, px")
+    p.add_argument("--psf", nargs="+", type=float, default=[0.0, 1.6],
+                   help="Gaussian PSF FWHM in output px (0: pixel integration only)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", default=None, help="also write the figures here")
+    args = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    clf = Classifier.load(args.weights)
+    images, labels = validation_sets(data=args.data, pack=args.pack, sets=("labelled",))["labelled"]
+    galaxies = labels != STAR
+    images, labels = images[galaxies], labels[galaxies]
+    print(f"{clf!r}\n{len(labels)} validation galaxies; framed side {images.shape[1]} px, "
+          f"galaxy extent about {clf.framing.fill * images.shape[1]:.0f} px")
+    results = {"n": int(len(labels)), "rows": {}}
+    header = (f"{'PSF':>5s} {'size':>6s} {'measured':>8s} {'acc':>6s} {'gal acc':>7s} {'bal':>6s} "
+              f"{'Star':>6s}  predicted share (" + ", ".join(CLASS_NAMES) + ")")
+    print(header)
+    for psf in args.psf:
+        for n_px in [np.inf, *sorted(args.sizes, reverse=True)]:
+            if not np.isfinite(n_px) and psf != args.psf[0]:
+                continue
+            t0 = time.perf_counter()
+            row = size_row(clf, images, labels, n_px, psf_fwhm_px=psf)
+            row["psf_fwhm_px"] = psf
+            results["rows"][f"psf{psf:g}_size{'full' if row['size_px'] is None else f'{n_px:g}'}"] = row
+            share = " ".join(f"{v:.2f}" for v in row["predicted_share"].values())
+            print(f"{psf:5.1f} {'as is' if row['size_px'] is None else f'{n_px:g}':>6s} "
+                  f"{row['median_extent_px']:8.1f} {row['accuracy']:6.3f} {row['galaxy_class_accuracy']:7.3f} "
+                  f"{row['balanced_accuracy']:6.3f} {row['called_star']:6.3f}  {share}  "
+                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Objects too small for morphology are measured and marked, not silently classified."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from synthetic_galaxy import galaxy_image
+
+from galaxy_core import pipeline
+from galaxy_core.framing import crop_for_detection, frame_detection
+from galaxy_core.morph_reliability import MIN_EXTENT_PX, morphology_reliable
+from galaxy_core.types import Detection
+
+
+def _box(x: float, y: float, half: float) -> Detection:
+    return Detection(1, x - half, y - half, x + half, y + half, x, y, 0.9)
+
+
+def test_threshold_handles_scalars_arrays_and_missing_sizes():
+    assert bool(morphology_reliable(MIN_EXTENT_PX)) and not bool(morphology_reliable(MIN_EXTENT_PX - 0.1))
+    assert not bool(morphology_reliable(None)) and not bool(morphology_reliable(np.nan))
+    assert morphology_reliable([40.0, np.nan, 3.0]).tolist() == [True, False, False]
+
+
+def test_frame_detection_measures_the_extent_in_field_pixels():
+    big = galaxy_image(300, scale_px=8.0, seed=1)
+    small = galaxy_image(300, scale_px=2.0, seed=1)
+    (crop_big, ext_big), (_, ext_small) = (frame_detection(im, _box(149.5, 149.5, h), 64)
+                                           for im, h in ((big, 40.0), (small, 10.0)))
+    assert ext_big / ext_small == pytest.approx(4.0, rel=0.2)
+    assert np.array_equal(crop_big, crop_for_detection(big, _box(149.5, 149.5, 40.0), 64))
+
+
+@pytest.mark.skipif(not pipeline.classifier_available(), reason="weights/classifier.pt is not trained yet")
+def test_classified_detections_carry_their_extent():
+    field = np.concatenate([galaxy_image(200, scale_px=8.0, seed=2),
+                            galaxy_image(200, scale_px=1.0, seed=3)], axis=1)
+    dets = [_box(99.5, 99.5, 40.0).with_(id=1), _box(299.5, 99.5, 4.0).with_(id=2)]
+    big, tiny = pipeline.classify(field, dets)
+    assert big.extent_px > MIN_EXTENT_PX > tiny.extent_px > 0
+    assert morphology_reliable([big.extent_px, tiny.extent_px]).tolist() == [True, False]
+    assert sum(big.probs) == pytest.approx(1.0)
