@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_validation_source(p)
     p.add_argument("--weights", default=None, help="classifier checkpoint (default: the shipped one)")
-    p.add_argument("--sizes", nargs="+", type=float, default=[4, 5, 6, 8, 10, 12, 16, 24, 32, 48],
+    p.add_argument("--sizes", nargs="+", type=float, default=[4, 5, 6, 8, 10, 12, 16, 20, 24, 28, 32, 48],
                    help="galaxy extents to show, px")
     p.add_argument("--psf", nargs="+", type=float, default=[0.0, 1.6],
                    help="Gaussian PSF FWHM in output px (0: pixel integration only)")

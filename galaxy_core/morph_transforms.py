@@ -63,6 +63,37 @@ class ResolutionLoss:
         return f"ResolutionLoss(low={self.low}, high={self.high})"
 
 
+class DistantGalaxy:
+    """The framed galaxy as a distant one in a field: PSF blur, coarse pixels, back to size.
+
+    A framed crop shows its galaxy about ``fill`` of the side across.  This
+    draws a size N in [``low``, ``high``] px (log-uniform) and a Gaussian PSF
+    FWHM in ``psf_fwhm_px`` (px at that size), blurs, area-averages the crop
+    down until the galaxy spans N px and resizes it back, as framing enlarges
+    a small detection's crop (see ``bench/bench_resolution.py``).
+    """
+
+    def __init__(self, low: float = 12.0, high: float = 48.0, *, fill: float = 0.6,
+                 psf_fwhm_px: tuple[float, float] = (1.0, 2.5)) -> None:
+        self.low, self.high, self.fill, self.psf_fwhm_px = low, high, fill, psf_fwhm_px
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        h, w = img.shape[-2:]
+        size = float(np.exp(torch.empty(1).uniform_(np.log(self.low), np.log(self.high))))
+        scale = size / (self.fill * min(h, w))
+        if scale >= 1.0:
+            return img
+        fwhm = float(torch.empty(1).uniform_(*self.psf_fwhm_px))
+        sigma = fwhm / 2.3548 / scale  # in input px
+        blurred = F.gaussian_blur(img, [2 * int(3 * sigma) + 1] * 2, [sigma, sigma])
+        small = F.resize(blurred, [max(3, round(h * scale)), max(3, round(w * scale))], antialias=True)
+        return F.resize(small, [h, w], antialias=True)
+
+    def __repr__(self) -> str:
+        return (f"DistantGalaxy(low={self.low}, high={self.high}, fill={self.fill}, "
+                f"psf_fwhm_px={self.psf_fwhm_px})")
+
+
 class PixelNoise:
     """Gaussian noise of a random sigma in [0, max_sigma] (float image in [0, 1]), clipped."""
 
@@ -77,9 +108,13 @@ class PixelNoise:
         return f"PixelNoise(max_sigma={self.max_sigma})"
 
 
-def train_components(size: int) -> dict[str, Callable]:
-    """The train preset's named steps, uint8 (3, H, W) in; the last ones work on float."""
-    return {
+def train_components(size: int, *, distant_p: float = 0.0) -> dict[str, Callable]:
+    """The train preset's named steps, uint8 (3, H, W) in; the last ones work on float.
+
+    ``distant_p`` > 0 adds :class:`DistantGalaxy` with that probability (after
+    the resolution loss); 0 keeps the preset that stages 1-9 trained with.
+    """
+    steps = {
         "rotation": SkyRotation(180.0),
         "hflip": v2.RandomHorizontalFlip(0.5),
         "vflip": v2.RandomVerticalFlip(0.5),
@@ -89,16 +124,20 @@ def train_components(size: int) -> dict[str, Callable]:
         "greyscale": v2.RandomGrayscale(p=0.25),
         "blur": v2.RandomApply([v2.GaussianBlur(5, sigma=(0.3, 1.5))], p=0.25),
         "resolution": v2.RandomApply([ResolutionLoss(1.5, 3.0)], p=0.2),
+        "distant": v2.RandomApply([DistantGalaxy()], p=distant_p),
         "resize": v2.Resize([size, size], antialias=True),
         "to_float": v2.ToDtype(torch.float32, scale=True),
         "noise": v2.RandomApply([PixelNoise(0.04)], p=0.3),
     }
+    if distant_p <= 0:
+        del steps["distant"]
+    return steps
 
 
 def train_transforms(size: int, *, mean: Sequence[float] = DEFAULT_MEAN,
-                     std: Sequence[float] = DEFAULT_STD) -> v2.Compose:
+                     std: Sequence[float] = DEFAULT_STD, distant_p: float = 0.0) -> v2.Compose:
     """Augmenting preset: uint8 (3, H, W) framed crop -> normalised float (3, size, size)."""
-    steps = list(train_components(size).values())
+    steps = list(train_components(size, distant_p=distant_p).values())
     return v2.Compose([*steps, v2.Normalize(list(mean), list(std))])
 
 
@@ -115,18 +154,22 @@ def no_aug_transforms(size: int, *, mean: Sequence[float] = DEFAULT_MEAN,
     return eval_transforms(size, mean=mean, std=std)
 
 
-def preview_augmentations(img: np.ndarray, size: int, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+def preview_augmentations(img: np.ndarray, size: int, seed: int = 0, *,
+                          distant_p: float = 0.3) -> list[tuple[str, np.ndarray]]:
     """Views of one framed crop through single train components, for the app's preview.
 
     Args:
         img: uint8 (H, W, 3) framed crop.
         size: the network's input size, px (the views are resized to it).
         seed: torch seed of the random draws.
+        distant_p: the full preset's :class:`DistantGalaxy` probability (the
+            shipped classifier, stage 10, trained with 0.3).
 
     Returns:
         (name, uint8 (size, size, 3)) pairs: the original, then rotated, flipped,
         colour-jittered, perspective-warped, greyscale, blurred, low-resolution,
-        noisy and the full train preset's random draw (without normalisation).
+        far away (:class:`DistantGalaxy`), noisy and the full train preset's
+        random draw (without normalisation).
     """
     comps = train_components(size)
     src = to_tensor_u8(img)
@@ -147,12 +190,13 @@ def preview_augmentations(img: np.ndarray, size: int, seed: int = 0) -> list[tup
             "greyscale": comps["greyscale"],
             "blurred": comps["blur"].transforms[0],
             "low-resolution": comps["resolution"].transforms[0],
+            "far away": DistantGalaxy(),
         }
         for name, step in forced.items():
             views.append((name, resize(step(src))))
         noisy = comps["noise"].transforms[0](comps["to_float"](resize(src)))
         views.append(("noisy", noisy))
-        full = v2.Compose(list(train_components(size).values()))(src)
+        full = v2.Compose(list(train_components(size, distant_p=distant_p).values()))(src)
         views.append(("train preset", full))
     finally:
         torch.set_rng_state(gen_state)

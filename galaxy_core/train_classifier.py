@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -474,7 +475,8 @@ def main(args) -> dict:
         sample = np.asarray(images[train_idx[:: max(1, len(train_idx) // 2000)]], dtype=np.float32) / 255.0
         mean, std = sample.mean(axis=(0, 1, 2)), sample.std(axis=(0, 1, 2))
     log(f"normalisation mean {mean.round(4).tolist()} std {std.round(4).tolist()}")
-    train_tf = (train_transforms if args.augment else no_aug_transforms)(args.size, mean=mean, std=std)
+    train_tf = (partial(train_transforms, distant_p=args.distant_p) if args.augment
+                else no_aug_transforms)(args.size, mean=mean, std=std)
     train_ds = FramedDataset(np.asarray(images[train_idx]), y[train_idx], train_tf)
     device = torch.device(args.device)
     loader_kw = ({"num_workers": args.workers, "persistent_workers": True, "prefetch_factor": 4}
@@ -605,6 +607,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--balance-power", type=float, default=0.5,
                    help="class weight = (count / max count) ** -power (1 = fully balanced)")
     p.add_argument("--no-augment", dest="augment", action="store_false", help="train without augmentation")
+    p.add_argument("--distant-p", type=float, default=0.0,
+                   help="probability of the distant-galaxy augmentation (PSF blur, shrunk to 12-48 px)")
     p.add_argument("--max-train", type=int, default=0, help="use at most this many training items")
     p.add_argument("--no-tta-default", dest="tta_default", action="store_false",
                    help="store TTA off as the inference default")

@@ -392,7 +392,7 @@ def test_classifier_probabilities_and_augmentation_preview(monkeypatch):
     assert any(c.startswith("perspective-warped: ") for c in captions)
     assert any("views keep the class" in c for c in captions)
     views = next(d.value for d in at.dataframe if list(d.value.columns) == list(CLASS_NAMES))
-    assert len(views) == 10 and np.allclose(views.sum(axis=1), 1.0, atol=1e-6)
+    assert len(views) == 11 and np.allclose(views.sum(axis=1), 1.0, atol=1e-6)
     at.number_input(key="aug_seed").set_value(5).run()
     assert_clean(at)
     (classes,) = [m for m in at.multiselect if m.label == "Classes shown"]
