@@ -17,8 +17,8 @@
    beside the weights), PyTorch too (``speed_torch_*``).
 
 ``--upsample 2`` (or 1.5) measures the small-object pass (tiles on the field
-upsampled twice); its figures go to ``bench/out/detector_up2.json`` and its
-pictures get an ``_up2`` suffix.
+upsampled that many times); its figures go to ``bench/out/detector_up2.json``
+(``detector_up1.5.json``) and its pictures get an ``_up2`` (``_up1.5``) suffix.
 """
 
 from __future__ import annotations

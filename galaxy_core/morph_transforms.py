@@ -171,7 +171,7 @@ def preview_augmentations(img: np.ndarray, size: int, seed: int = 0, *,
         far away (:class:`DistantGalaxy`), noisy and the full train preset's
         random draw (without normalisation).
     """
-    comps = train_components(size)
+    comps = train_components(size, distant_p=1.0)  # single steps; each is forced below
     src = to_tensor_u8(img)
     gen_state = torch.get_rng_state()
     torch.manual_seed(seed)
@@ -190,7 +190,7 @@ def preview_augmentations(img: np.ndarray, size: int, seed: int = 0, *,
             "greyscale": comps["greyscale"],
             "blurred": comps["blur"].transforms[0],
             "low-resolution": comps["resolution"].transforms[0],
-            "far away": DistantGalaxy(),
+            "far away": comps["distant"].transforms[0],
         }
         for name, step in forced.items():
             views.append((name, resize(step(src))))

@@ -68,7 +68,7 @@ def filter_catalog(df: pd.DataFrame, *, min_score: float = 0.0,
 def too_small_for_morphology(df: pd.DataFrame) -> tuple[int, int]:
     """(classified rows whose ``morph_reliable`` is False, classified rows)."""
     classified = is_classified(df).to_numpy()
-    reliable = df["morph_reliable"].to_numpy(dtype=bool) if "morph_reliable" in df else classified
+    reliable = df["morph_reliable"].to_numpy(dtype=bool)
     return int((classified & ~reliable).sum()), int(classified.sum())
 
 
