@@ -51,7 +51,7 @@ def augmented_views(rkey: tuple, det_key: tuple, _rgb: np.ndarray, _d: Detection
 
     clf = caching.classifier()
     crop = np.array(crop_for_detection(_rgb, _d, clf.input_size))  # writable, for torch
-    views = preview_augmentations(crop, clf.input_size, seed)
+    views = preview_augmentations(crop, clf.input_size, seed, distant_p=clf.train_distant_p)
     probs = np.asarray(clf.predict(np.stack([v for _, v in views]), tta=False, framed=True),
                        dtype=float)
     return [(name, view, p) for (name, view), p in zip(views, probs, strict=True)]

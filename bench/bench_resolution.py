@@ -15,6 +15,12 @@ accuracy and balanced accuracy over the five galaxy classes, the share called
 Star/Artifact, and the share of each predicted class.  Sky noise is not added
 (the shrinking averages it down), so these are upper bounds for faint
 galaxies.
+
+The smallest size from which accuracy with the ``--rule-psf`` PSF stays at
+least 0.80 is printed (:func:`~galaxy_core.morph_reliability.smallest_reliable_size`);
+``--update-checkpoint`` stores it in the checkpoint as ``min_extent_px``
+(``MIN_EXTENT_PX`` in :mod:`galaxy_core.morph_reliability` must then equal it;
+a test checks the shipped pair).
 """
 
 from __future__ import annotations
@@ -33,9 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from galaxy_core.classifier import Classifier  # noqa: E402
 from galaxy_core.framing import measure_extent  # noqa: E402
+from galaxy_core.morph_reliability import MIN_ACCURACY, smallest_reliable_size  # noqa: E402
 from galaxy_core.train_classifier import (  # noqa: E402
     add_validation_source,
     classification_metrics,
+    save_checkpoint,
     validation_sets,
 )
 from galaxy_core.types import CLASS_NAMES  # noqa: E402
@@ -83,7 +91,13 @@ def main(argv: list[str] | None = None) -> dict:
                    help="Gaussian PSF FWHM in output px (0: pixel integration only)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", default=None, help="also write the figures here")
+    p.add_argument("--rule-psf", type=float, default=1.6,
+                   help="PSF FWHM (px, one of --psf) whose rows set the reliability threshold")
+    p.add_argument("--update-checkpoint", action="store_true",
+                   help="store the threshold (min_extent_px) and its rows in the checkpoint")
     args = p.parse_args(argv)
+    if args.rule_psf not in args.psf:
+        p.error(f"--rule-psf {args.rule_psf:g} is not one of --psf {args.psf}")
     import torch
 
     torch.set_num_threads(args.threads)
@@ -110,6 +124,21 @@ def main(argv: list[str] | None = None) -> dict:
                   f"{row['median_extent_px']:8.1f} {row['accuracy']:6.3f} {row['galaxy_class_accuracy']:7.3f} "
                   f"{row['balanced_accuracy']:6.3f} {row['called_star']:6.3f}  {share}  "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    rule_rows = {r["size_px"]: r["accuracy"] for r in results["rows"].values()
+                 if r["psf_fwhm_px"] == args.rule_psf and r["size_px"] is not None}
+    threshold = smallest_reliable_size(rule_rows)
+    results["min_extent_px"] = threshold
+    results["rule"] = {"psf_fwhm_px": args.rule_psf, "min_accuracy": MIN_ACCURACY}
+    print(f"morphology reliable from {threshold} px (accuracy >= {MIN_ACCURACY} from there up, "
+          f"PSF FWHM {args.rule_psf:g} px)")
+    if args.update_checkpoint:
+        if threshold is None:
+            raise SystemExit("No size reaches the accuracy floor; the checkpoint was not updated.")
+        ckpt = torch.load(clf.path, map_location="cpu", weights_only=True)
+        ckpt["min_extent_px"] = threshold
+        ckpt["metrics"] = dict(ckpt["metrics"], resolution=results)
+        save_checkpoint(ckpt, Path(clf.path))
+        print(f"checkpoint updated: min_extent_px = {threshold:g}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return results

@@ -12,7 +12,11 @@ galaxy classes is 0.840 at full size, 0.808 at 16 px, 0.796 at 12 and 0.714 at
 in ``weights/MODEL_CARD.md`` ("Accuracy versus galaxy size").
 
 The class is trusted from :data:`MIN_EXTENT_PX` up: the smallest size measured
-whose accuracy with the PSF is at least 0.80.  Below it the catalogue's
+from which accuracy with the PSF stays at least 0.80
+(:func:`smallest_reliable_size`).  ``bench_resolution.py --update-checkpoint``
+stores the derived size in the checkpoint (``min_extent_px``), and a test
+checks that it equals this constant, so new weights cannot ship with a stale
+threshold.  Below it the catalogue's
 ``morph_reliable`` column is False and the app says the class is unreliable.
 The extent is the one framing measures for every classified detection
 (:attr:`Detection.extent_px`: 4 x the rms radius along the major axis of the
@@ -25,6 +29,27 @@ import numpy as np
 
 #: Smallest measured extent (field px) at which the shipped classifier's class is trusted.
 MIN_EXTENT_PX = 16.0
+#: Accuracy over the galaxy classes that the rule asks for at every size from the threshold up.
+MIN_ACCURACY = 0.80
+
+
+def smallest_reliable_size(accuracy_by_size: dict[float, float], *,
+                           min_accuracy: float = MIN_ACCURACY) -> float | None:
+    """The smallest size (px) from which every measured size has ``accuracy >= min_accuracy``.
+
+    Args:
+        accuracy_by_size: accuracy measured at each galaxy size, px -> 0..1.
+        min_accuracy: the floor.
+
+    Returns:
+        That size, or None when even the largest size measured falls below the floor.
+    """
+    best = None
+    for size in sorted(accuracy_by_size, reverse=True):
+        if accuracy_by_size[size] < min_accuracy:
+            break
+        best = float(size)
+    return best
 
 
 def morphology_reliable(extent_px) -> np.ndarray:

@@ -155,15 +155,15 @@ def no_aug_transforms(size: int, *, mean: Sequence[float] = DEFAULT_MEAN,
 
 
 def preview_augmentations(img: np.ndarray, size: int, seed: int = 0, *,
-                          distant_p: float = 0.3) -> list[tuple[str, np.ndarray]]:
+                          distant_p: float = 0.0) -> list[tuple[str, np.ndarray]]:
     """Views of one framed crop through single train components, for the app's preview.
 
     Args:
         img: uint8 (H, W, 3) framed crop.
         size: the network's input size, px (the views are resized to it).
         seed: torch seed of the random draws.
-        distant_p: the full preset's :class:`DistantGalaxy` probability (the
-            shipped classifier, stage 10, trained with 0.3).
+        distant_p: the full preset's :class:`DistantGalaxy` probability (pass
+            the classifier's own, :attr:`Classifier.train_distant_p`).
 
     Returns:
         (name, uint8 (size, size, 3)) pairs: the original, then rotated, flipped,

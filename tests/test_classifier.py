@@ -153,6 +153,28 @@ def test_checkpoint_round_trip(tmp_path):
     assert np.allclose(probs, ref, atol=2e-2)
 
 
+def test_onnx_engine_gives_the_torch_logits(tmp_path):
+    torch.manual_seed(1)
+    model = build_model().eval()
+    args = get_args_parser().parse_args(["--size", "32"])
+    ckpt = checkpoint_dict(model, args, {"temperature": 1.0}, [], {}, (0.1, 0.1, 0.1), (0.2, 0.2, 0.2),
+                           FramingSettings(), 1.0)
+    torch.save(ckpt, tmp_path / "clf.pt")
+    fast = Classifier.load(tmp_path / "clf.pt", backend="onnx")
+    slow = Classifier.load(tmp_path / "clf.pt", backend="torch")
+    assert (fast.backend, slow.backend) == ("onnx", "torch")
+    assert Classifier.load(tmp_path / "clf.pt").backend == "onnx"  # auto, onnxruntime is a requirement
+    crops = [galaxy_image(70, scale_px=4.0 + s, seed=s) for s in range(5)]
+    for tta in (False, True):
+        z_fast, z_slow = fast.logits(crops, tta=tta), slow.logits(crops, tta=tta)
+        assert z_fast.shape == (5, 6)
+        assert np.abs(z_fast - z_slow).max() < 1e-4 * max(1.0, np.abs(z_slow).max())
+    # Batches of any size, one crop included (the export's batch axis is dynamic).
+    assert np.allclose(fast.logits(crops[:1], tta=False), slow.logits(crops[:1], tta=False), atol=1e-4)
+    with pytest.raises(GalaxyCoreError, match="backend"):
+        Classifier.load(tmp_path / "clf.pt", backend="tensorrt")
+
+
 def test_dihedral_views_are_the_eight_symmetries():
     x = torch.arange(9.0).view(1, 1, 3, 3)
     views = dihedral_views(x)
@@ -172,6 +194,10 @@ def test_missing_or_bad_weights_is_a_user_error(tmp_path):
 @pytest.fixture(scope="module")
 def shipped():
     return Classifier.load()
+
+
+def test_shipped_recipe_sets_the_preview_far_away_probability(shipped):
+    assert shipped.train_distant_p == shipped.recipe["args"]["distant_p"] > 0
 
 
 def test_shipped_weights_give_six_probabilities_summing_to_one(shipped):

@@ -7,8 +7,9 @@ import pytest
 from synthetic_galaxy import galaxy_image
 
 from galaxy_core import pipeline
+from galaxy_core.classifier import Classifier
 from galaxy_core.framing import crop_for_detection, frame_detection
-from galaxy_core.morph_reliability import MIN_EXTENT_PX, morphology_reliable
+from galaxy_core.morph_reliability import MIN_EXTENT_PX, morphology_reliable, smallest_reliable_size
 from galaxy_core.types import Detection
 
 
@@ -20,6 +21,23 @@ def test_threshold_handles_scalars_arrays_and_missing_sizes():
     assert bool(morphology_reliable(MIN_EXTENT_PX)) and not bool(morphology_reliable(MIN_EXTENT_PX - 0.1))
     assert not bool(morphology_reliable(None)) and not bool(morphology_reliable(np.nan))
     assert morphology_reliable([40.0, np.nan, 3.0]).tolist() == [True, False, False]
+
+
+def test_threshold_rule_wants_the_floor_from_that_size_up():
+    # Session 11's stage 10 rows (PSF 1.6 px): 12 px dips below 0.80, 16 px does not.
+    rows = {48: 0.833, 32: 0.824, 28: 0.813, 24: 0.814, 20: 0.802, 16: 0.808, 12: 0.796, 8: 0.714}
+    assert smallest_reliable_size(rows) == 16.0
+    # A size that recovers below a dip does not count: the rule stops at the first miss.
+    assert smallest_reliable_size({32: 0.9, 24: 0.7, 16: 0.85}) == 32.0
+    assert smallest_reliable_size({32: 0.5, 16: 0.9}) is None
+    assert smallest_reliable_size(rows, min_accuracy=0.7) == 8.0
+
+
+def test_shipped_threshold_is_the_one_measured_for_the_shipped_weights():
+    measured = Classifier.load(backend="torch").min_extent_px
+    assert measured is not None, ("weights/classifier.pt has no min_extent_px: run "
+                                  "bench/bench_resolution.py --update-checkpoint")
+    assert measured == MIN_EXTENT_PX, "set morph_reliability.MIN_EXTENT_PX to the measured threshold"
 
 
 def test_frame_detection_measures_the_extent_in_field_pixels():
