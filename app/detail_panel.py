@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -43,22 +45,28 @@ def probability_chart(probs: tuple[float, ...], *, height: int = 240) -> go.Figu
 
 
 @st.cache_resource(max_entries=64, ttl=3600, show_spinner="Classifying augmented views...")
-def augmented_views(rkey: tuple, det_key: tuple, _rgb: np.ndarray, _d: Detection,
-                    seed: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, view, six probabilities) for the classifier's training augmentations of one crop."""
+def augmented_views(rkey: tuple, det_key: tuple, others_key: str, _rgb: np.ndarray, _d: Detection,
+                    _others: np.ndarray, seed: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, view, six probabilities) for the classifier's training augmentations of one crop.
+
+    The crop is framed as the run framed it (the other detections' boxes ``_others``
+    left out of the object's segment), so the "original" view is what was classified.
+    """
     from galaxy_core.framing import crop_for_detection
     from galaxy_core.morph_transforms import preview_augmentations
 
     clf = caching.classifier()
-    crop = np.array(crop_for_detection(_rgb, _d, clf.input_size))  # writable, for torch
+    crop = np.array(crop_for_detection(_rgb, _d, clf.input_size, settings=clf.framing,
+                                       others=_others))  # writable, for torch
     views = preview_augmentations(crop, clf.input_size, seed, distant_p=clf.train_distant_p)
     probs = np.asarray(clf.predict(np.stack([v for _, v in views]), tta=False, framed=True),
                        dtype=float)
     return [(name, view, p) for (name, view), p in zip(views, probs, strict=True)]
 
 
-def detection_detail(d: Detection, rgb: np.ndarray, rkey: tuple, *, origin_lower: bool) -> None:
-    """The panel of one detection."""
+def detection_detail(d: Detection, rgb: np.ndarray, rkey: tuple, *, origin_lower: bool,
+                     others: np.ndarray | None = None) -> None:
+    """The panel of one detection; ``others`` are the run's boxes (framing.detection_boxes)."""
     st.subheader(f"#{d.id} {d.label}")
     left, right = st.columns([1, 1])
     with left:
@@ -83,7 +91,9 @@ def detection_detail(d: Detection, rgb: np.ndarray, rkey: tuple, *, origin_lower
                 "galaxy, each classified again:")
     seed = st.number_input("Augmentation seed", 0, 10_000, 0, key="aug_seed")
     det_key = (d.id, d.x_min, d.y_min, d.x_max, d.y_max)
-    views = augmented_views(rkey, det_key, rgb, d, int(seed))
+    others = np.zeros((0, 4)) if others is None else np.asarray(others, dtype=float)
+    others_key = hashlib.sha1(others.tobytes()).hexdigest()
+    views = augmented_views(rkey, det_key, others_key, rgb, d, others, int(seed))
     cols = st.columns(5)
     for i, (name, view, probs) in enumerate(views):
         best = int(np.argmax(probs))

@@ -36,6 +36,7 @@ from app.review_panel import (  # noqa: E402
 from app.run_panel import last_result, run_controls, run_detection, run_key, sep_baseline  # noqa: E402
 from app.stretch_panel import stretch_controls, stretch_preview  # noqa: E402
 from app.tabs import TAB_KEY, TABS  # noqa: E402
+from galaxy_core.framing import detection_boxes  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
@@ -117,7 +118,8 @@ def page() -> None:
                 chosen = detection_picker(shown, df["id"].tolist())
                 if chosen is not None:
                     det = next(d for d in result.detections if d.id == chosen)
-                    detection_detail(det, rgb(), rkey, origin_lower=origin_lower)
+                    detection_detail(det, rgb(), rkey, origin_lower=origin_lower,
+                                     others=detection_boxes(result.detections))
             with guarded("listing the detections"):
                 detection_table(result, rgb(), shown, origin_lower=origin_lower)
     if tab_export.open:

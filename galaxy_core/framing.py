@@ -137,7 +137,8 @@ def sky_stats(image: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def measure_extent(image: np.ndarray, *, settings: FramingSettings | None = None,
-                   centre_xy: tuple[float, float] | None = None) -> Extent:
+                   centre_xy: tuple[float, float] | None = None,
+                   exclude: np.ndarray | None = None) -> Extent:
     """The central object's centre and size from a segmentation's second moments.
 
     Args:
@@ -145,6 +146,8 @@ def measure_extent(image: np.ndarray, *, settings: FramingSettings | None = None
             ``centre_xy`` (default: the image centre).
         settings: segmentation settings (default FramingSettings()).
         centre_xy: where the object is expected, px.
+        exclude: bool (H, W), True on pixels that belong to other objects; they
+            are never part of the segment (so a neighbour cannot merge in).
 
     Returns:
         An :class:`Extent`; with nothing above sky it is centred on
@@ -164,6 +167,8 @@ def measure_extent(image: np.ndarray, *, settings: FramingSettings | None = None
     r = max(2, int(0.1 * min(h, w)))
     peak = float(smooth[max(icy - r, 0):icy + r + 1, max(icx - r, 0):icx + r + 1].max())
     mask = smooth > max(s.nsigma * noise, s.peak_fraction * peak, 1.0)
+    if exclude is not None:
+        mask &= ~exclude
     labels, n = ndimage.label(mask)
     fallback = Extent(float(cx), float(cy), 0.5 * min(h, w), 1.0, 0.0, 0)
     if n == 0:
@@ -238,14 +243,52 @@ def normalise_scale(image: np.ndarray, out_size: int, *, settings: FramingSettin
 
 
 def crop_for_detection(rgb_field: np.ndarray, detection: Detection, out_size: int, *,
-                       settings: FramingSettings | None = None, context: float = 3.0) -> np.ndarray:
+                       settings: FramingSettings | None = None, context: float = 3.0,
+                       others: np.ndarray | None = None) -> np.ndarray:
     """The scale-normalised crop of one detected object in a rendered field (see :func:`frame_detection`)."""
-    return frame_detection(rgb_field, detection, out_size, settings=settings, context=context)[0]
+    return frame_detection(rgb_field, detection, out_size, settings=settings, context=context,
+                           others=others)[0]
+
+
+def detection_boxes(detections) -> np.ndarray:
+    """float (N, 4) array of the detections' boxes: x_min, y_min, x_max, y_max (field px)."""
+    return np.array([(d.x_min, d.y_min, d.x_max, d.y_max) for d in detections], dtype=float).reshape(-1, 4)
+
+
+def others_mask(boxes: np.ndarray, own: tuple[float, float, float, float], origin: tuple[int, int],
+                shape: tuple[int, int]) -> np.ndarray:
+    """bool (H, W) over a window: True inside other objects' boxes and outside ``own``.
+
+    Args:
+        boxes: (M, 4) boxes x_min, y_min, x_max, y_max in field px (pixel i
+            spans i - 0.5 .. i + 0.5; a pixel belongs to a box when its centre
+            lies inside); a box equal to ``own`` is skipped.
+        own: the object's own box, same convention.
+        origin: field (column, row) of the window's pixel (0, 0).
+        shape: the window's (rows, columns).
+    """
+    h, w = shape
+    out = np.zeros((h, w), dtype=bool)
+    if len(boxes) == 0:
+        return out
+    b = np.asarray(boxes, dtype=float) - np.array([origin[0], origin[1], origin[0], origin[1]])
+    # First and one-past-last pixel whose centre lies inside each box.
+    c0, r0 = np.ceil(b[:, 0]), np.ceil(b[:, 1])
+    c1, r1 = np.floor(b[:, 2]) + 1, np.floor(b[:, 3]) + 1
+    own_b = np.asarray(own, dtype=float) - np.array([origin[0], origin[1], origin[0], origin[1]])
+    same = np.all(np.abs(b - own_b) < 1e-6, axis=1)
+    keep = (~same) & (c1 > 0) & (r1 > 0) & (c0 < w) & (r0 < h)
+    for cc0, rr0, cc1, rr1 in zip(c0[keep], r0[keep], c1[keep], r1[keep], strict=True):
+        out[max(int(rr0), 0):max(int(rr1), 0), max(int(cc0), 0):max(int(cc1), 0)] = True
+    oc0, or0 = int(max(np.ceil(own_b[0]), 0)), int(max(np.ceil(own_b[1]), 0))
+    oc1, or1 = int(max(np.floor(own_b[2]) + 1, 0)), int(max(np.floor(own_b[3]) + 1, 0))
+    out[or0:or1, oc0:oc1] = False
+    return out
 
 
 def frame_detection(rgb_field: np.ndarray, detection: Detection, out_size: int, *,
-                    settings: FramingSettings | None = None,
-                    context: float = 3.0) -> tuple[np.ndarray, float]:
+                    settings: FramingSettings | None = None, context: float = 3.0,
+                    others: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """(uint8 (out_size, out_size, 3) crop, extent in field px) of one detected object.
 
     A square of ``context`` times the box's longer side (at least 16 px) is cut
@@ -258,6 +301,10 @@ def frame_detection(rgb_field: np.ndarray, detection: Detection, out_size: int, 
         out_size: output side, px.
         settings: framing settings (use the classifier's).
         context: cut side as a multiple of the box's longer side.
+        others: (M, 4) boxes of the field's other detections (:func:`detection_boxes`;
+            the object's own box may be among them).  Pixels inside them and
+            outside the object's own box are left out of its segment, so a
+            detected neighbour does not inflate its extent or move its centre.
     """
     side = max(context * max(detection.width, detection.height), 16.0)
     half = side / 2.0
@@ -265,7 +312,13 @@ def frame_detection(rgb_field: np.ndarray, detection: Detection, out_size: int, 
                         int(round(side)),
                         settings=FramingSettings(fill=1.0, min_side_px=2.0, max_shrink=1.0))
     centre = (half - 0.5, half - 0.5)
-    ext = measure_extent(window, settings=settings, centre_xy=centre)
+    exclude = None
+    if others is not None and len(others):
+        # frame_crop's window starts at floor(centre + 0.5 - side / 2) in field px.
+        origin = (int(np.floor(detection.x + 0.5 - side / 2.0)), int(np.floor(detection.y + 0.5 - side / 2.0)))
+        exclude = others_mask(others, (detection.x_min, detection.y_min, detection.x_max, detection.y_max),
+                              origin, window.shape[:2])
+    ext = measure_extent(window, settings=settings, centre_xy=centre, exclude=exclude)
     box_extent = max(detection.width, detection.height)
     # A segment that leaks far beyond the detector's box (a neighbour merged in)
     # is capped at twice the box; a missed one falls back to the box.

@@ -125,17 +125,23 @@ def detect(field: Field, rgb: np.ndarray, settings: RunSettings, *, detector=Non
 
 def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=None, tta: bool = False,
              progress: Progress | None = None, batch: int = 64) -> list[Detection]:
-    """Detections with the six class probabilities, the most probable class as label and the extent."""
+    """Detections with the six class probabilities, the most probable class as label and the extent.
+
+    Each object is framed with the other detections' boxes left out of its
+    segment (:func:`~galaxy_core.framing.frame_detection`), so a neighbour does
+    not change its crop or its extent.
+    """
     if not detections:
         return []
-    from galaxy_core.framing import frame_detection
+    from galaxy_core.framing import detection_boxes, frame_detection
 
     classifier = classifier or load_classifier()
     size = classifier.input_size
+    boxes = detection_boxes(detections)
     probs, extents = [], []
     for start in range(0, len(detections), batch):
         chunk = detections[start : start + batch]
-        framed = [frame_detection(rgb, d, size, settings=classifier.framing) for d in chunk]
+        framed = [frame_detection(rgb, d, size, settings=classifier.framing, others=boxes) for d in chunk]
         extents += [extent for _, extent in framed]
         crops = np.stack([crop for crop, _ in framed])
         probs.append(np.asarray(classifier.predict(crops, tta=tta, framed=True), dtype=float))

@@ -11,9 +11,12 @@ from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.framing import (
     FramingSettings,
     crop_for_detection,
+    detection_boxes,
     frame_crop,
+    frame_detection,
     measure_extent,
     normalise_scale,
+    others_mask,
 )
 from galaxy_core.types import Detection
 
@@ -64,6 +67,45 @@ def test_crop_for_detection_near_the_field_edge():
     lum = crop.astype(float).mean(axis=2)
     iy, ix = np.unravel_index(np.argmax(lum), lum.shape)
     assert abs(ix - 31.5) < 6 and abs(iy - 31.5) < 6
+
+
+def test_others_mask_marks_other_boxes_but_never_the_own_one():
+    own = (9.5, 9.5, 19.5, 19.5)  # pixels 10..19 in field px
+    boxes = np.array([own, (15.5, 12.5, 29.5, 14.5), (100.0, 100.0, 110.0, 110.0)])
+    mask = others_mask(boxes, own, origin=(5, 5), shape=(30, 30))
+    # The second box covers field columns 16..29, rows 13..14; window = field - 5.
+    expected = np.zeros((30, 30), bool)
+    expected[8:10, 11:25] = True
+    expected[5:15, 5:15] = False  # the own box wins where they overlap
+    assert np.array_equal(mask, expected)
+    assert not others_mask(boxes[:1], own, origin=(5, 5), shape=(30, 30)).any()  # its own box only
+
+
+def _pair(separation: float) -> tuple[np.ndarray, Detection, Detection]:
+    """A small galaxy at (100, 100) and a bright, larger one ``separation`` px to its right."""
+    small = galaxy_image(200, scale_px=3.0, axis_ratio=1.0, centre=(100.0, 100.0), peak=150.0, noise=0.0)
+    big = galaxy_image(200, scale_px=7.0, axis_ratio=1.0, centre=(100.0 + separation, 100.0),
+                       peak=220.0, seed=1)
+    field = np.clip(small.astype(int) + big.astype(int) - 12, 0, 255).astype(np.uint8)
+    det_small = Detection(1, 89.5, 89.5, 110.5, 110.5, 100.0, 100.0, 0.9)
+    x = 100.0 + separation
+    det_big = Detection(2, x - 25, 75.0, x + 25, 125.0, x, 100.0, 0.9)
+    return field, det_small, det_big
+
+
+def test_neighbour_boxes_keep_a_bright_neighbour_out_of_the_extent():
+    alone = galaxy_image(200, scale_px=3.0, axis_ratio=1.0, centre=(100.0, 100.0), peak=150.0, seed=1)
+    field, det_small, det_big = _pair(separation=30.0)
+    _, ref = frame_detection(alone, det_small, 64)
+    _, merged = frame_detection(field, det_small, 64)
+    _, deblended = frame_detection(field, det_small, 64, others=detection_boxes([det_small, det_big]))
+    assert merged > 1.5 * ref  # the neighbour's light joins the segment
+    # Only the neighbour's light inside the small one's own box is left: within 25 %.
+    assert abs(np.log(deblended / ref)) < np.log(1.25) < abs(np.log(merged / ref))
+    # The big one keeps its own size: the small one's box lies inside its own box.
+    _, big_alone = frame_detection(field, det_big, 64)
+    _, big_with = frame_detection(field, det_big, 64, others=detection_boxes([det_small, det_big]))
+    assert big_with == pytest.approx(big_alone, rel=0.05)
 
 
 def test_bad_shape_is_a_user_error():

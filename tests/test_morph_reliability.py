@@ -58,3 +58,20 @@ def test_classified_detections_carry_their_extent():
     assert big.extent_px > MIN_EXTENT_PX > tiny.extent_px > 0
     assert morphology_reliable([big.extent_px, tiny.extent_px]).tolist() == [True, False]
     assert sum(big.probs) == pytest.approx(1.0)
+
+
+def test_classify_keeps_a_detected_neighbour_out_of_the_extent():
+    # A small galaxy (exponential scale 2 px) 26 px left of a bright, larger one.
+    small = galaxy_image(160, scale_px=2.0, axis_ratio=1.0, centre=(60.0, 80.0), peak=150.0, noise=0.0)
+    big = galaxy_image(160, scale_px=6.0, axis_ratio=1.0, centre=(86.0, 80.0), peak=230.0, seed=2)
+    field = np.clip(small.astype(int) + big.astype(int) - 12, 0, 255).astype(np.uint8)
+    alone = galaxy_image(160, scale_px=2.0, axis_ratio=1.0, centre=(60.0, 80.0), peak=150.0, seed=2)
+    small_det = Detection(1, 52.5, 72.5, 67.5, 87.5, 60.0, 80.0, 0.9)
+    big_det = Detection(2, 68.0, 62.0, 104.0, 98.0, 86.0, 80.0, 0.9)
+    (ref,) = pipeline.classify(alone, [small_det])
+    got, _ = pipeline.classify(field, [small_det, big_det])
+    (merged,) = pipeline.classify(field, [small_det])  # the neighbour undetected: it merges in
+    assert merged.extent_px > 1.5 * ref.extent_px
+    assert got.extent_px == pytest.approx(ref.extent_px, rel=0.25)
+    assert ref.extent_px < MIN_EXTENT_PX <= merged.extent_px  # the neighbour would make it "reliable"
+    assert not morphology_reliable(got.extent_px)
