@@ -58,7 +58,8 @@ def augmented_views(rkey: tuple, det_key: tuple, others_key: str, _rgb: np.ndarr
     clf = caching.classifier()
     crop = np.array(crop_for_detection(_rgb, _d, clf.input_size, settings=clf.framing,
                                        others=_others))  # writable, for torch
-    views = preview_augmentations(crop, clf.input_size, seed, distant_p=clf.train_distant_p)
+    views = preview_augmentations(crop, clf.input_size, seed, distant_p=clf.train_distant_p,
+                                  distant_snr=clf.train_distant_snr)
     probs = np.asarray(clf.predict(np.stack([v for _, v in views]), tta=False, framed=True),
                        dtype=float)
     return [(name, view, p) for (name, view), p in zip(views, probs, strict=True)]

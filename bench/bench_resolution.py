@@ -12,9 +12,10 @@ as the app's crops do (framing measures the extent, cuts and resizes), no TTA.
 Printed per N: the median extent that framing measures (the size the app
 knows for each detection, :attr:`~galaxy_core.types.Detection.extent_px`),
 accuracy and balanced accuracy over the five galaxy classes, the share called
-Star/Artifact, and the share of each predicted class.  Sky noise is not added
-(the shrinking averages it down), so these are upper bounds for faint
-galaxies.
+Star/Artifact, and the share of each predicted class.  By default no sky noise is
+added (the shrinking averages it down), so those rows are upper bounds for
+faint galaxies; ``--snr`` adds Gaussian noise to the small image, per pixel
+and channel, of sigma = the galaxy's peak above sky / S/N.
 
 The smallest size from which accuracy with the ``--rule-psf`` PSF stays at
 least 0.80 is printed (:func:`~galaxy_core.morph_reliability.smallest_reliable_size`);
@@ -38,7 +39,7 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from galaxy_core.classifier import Classifier  # noqa: E402
-from galaxy_core.framing import measure_extent  # noqa: E402
+from galaxy_core.framing import measure_extent, sky_stats  # noqa: E402
 from galaxy_core.morph_reliability import MIN_ACCURACY, smallest_reliable_size  # noqa: E402
 from galaxy_core.train_classifier import (  # noqa: E402
     add_validation_source,
@@ -51,23 +52,34 @@ from galaxy_core.types import CLASS_NAMES  # noqa: E402
 STAR = CLASS_NAMES.index("Star/Artifact")
 
 
-def shrink(image: np.ndarray, scale: float, *, psf_fwhm_px: float) -> np.ndarray:
-    """uint8 (H, W, 3) seen ``scale`` (< 1) times smaller, through a Gaussian PSF of FWHM in output px."""
+def shrink(image: np.ndarray, scale: float, *, psf_fwhm_px: float, snr: float = 0.0,
+           seed: int = 0) -> np.ndarray:
+    """uint8 (H, W, 3) seen ``scale`` (< 1) times smaller, through a Gaussian PSF of FWHM in output px.
+
+    ``snr`` > 0 adds Gaussian sky noise to the small image: sigma = peak luminance above sky / snr (DN).
+    """
     x = image.astype(np.float32)
     if psf_fwhm_px > 0:
         sigma_in = psf_fwhm_px / 2.3548 / scale
         x = ndimage.gaussian_filter(x, (sigma_in, sigma_in, 0))
     side = max(3, round(image.shape[0] * scale)), max(3, round(image.shape[1] * scale))
-    small = Image.fromarray(np.clip(x + 0.5, 0, 255).astype(np.uint8)).resize(side, Image.Resampling.BOX)
-    return np.asarray(small)
+    small = np.asarray(Image.fromarray(np.clip(x + 0.5, 0, 255).astype(np.uint8)).resize(
+        side, Image.Resampling.BOX))
+    if snr <= 0:
+        return small
+    level, _ = sky_stats(small)
+    peak = float((small.astype(np.float32) - level).mean(axis=2).max())
+    noisy = small + np.random.default_rng(seed).normal(0.0, max(peak, 1.0) / snr, small.shape)
+    return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
 
 
 def size_row(clf: Classifier, images: np.ndarray, labels: np.ndarray, n_px: float, *,
-             psf_fwhm_px: float) -> dict:
+             psf_fwhm_px: float, snr: float = 0.0) -> dict:
     """Scores of ``clf`` on ``images`` shown with the galaxy ``n_px`` across (inf: as they are)."""
     nominal = clf.framing.fill * images.shape[1]
     crops = (list(images) if not np.isfinite(n_px)
-             else [shrink(im, n_px / nominal, psf_fwhm_px=psf_fwhm_px) for im in images])
+             else [shrink(im, n_px / nominal, psf_fwhm_px=psf_fwhm_px, snr=snr, seed=i)
+                   for i, im in enumerate(images)])
     extents = [measure_extent(c, settings=clf.framing).extent_px for c in crops]
     probs = clf.predict(crops, tta=False)
     pred = probs.argmax(axis=1)
@@ -89,6 +101,8 @@ def main(argv: list[str] | None = None) -> dict:
                    help="galaxy extents to show, px")
     p.add_argument("--psf", nargs="+", type=float, default=[0.0, 1.6],
                    help="Gaussian PSF FWHM in output px (0: pixel integration only)")
+    p.add_argument("--snr", nargs="+", type=float, default=[0.0],
+                   help="peak S/N of the small galaxies (0: no noise added; the rule uses 0)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", default=None, help="also write the figures here")
     p.add_argument("--rule-psf", type=float, default=1.6,
@@ -108,24 +122,25 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{clf!r}\n{len(labels)} validation galaxies; framed side {images.shape[1]} px, "
           f"galaxy extent about {clf.framing.fill * images.shape[1]:.0f} px")
     results = {"n": int(len(labels)), "rows": {}}
-    header = (f"{'PSF':>5s} {'size':>6s} {'measured':>8s} {'acc':>6s} {'gal acc':>7s} {'bal':>6s} "
+    header = (f"{'PSF':>5s} {'S/N':>4s} {'size':>6s} {'measured':>8s} {'acc':>6s} {'gal acc':>7s} {'bal':>6s} "
               f"{'Star':>6s}  predicted share (" + ", ".join(CLASS_NAMES) + ")")
     print(header)
-    for psf in args.psf:
-        for n_px in [np.inf, *sorted(args.sizes, reverse=True)]:
-            if not np.isfinite(n_px) and psf != args.psf[0]:
-                continue
-            t0 = time.perf_counter()
-            row = size_row(clf, images, labels, n_px, psf_fwhm_px=psf)
-            row["psf_fwhm_px"] = psf
-            results["rows"][f"psf{psf:g}_size{'full' if row['size_px'] is None else f'{n_px:g}'}"] = row
-            share = " ".join(f"{v:.2f}" for v in row["predicted_share"].values())
-            print(f"{psf:5.1f} {'as is' if row['size_px'] is None else f'{n_px:g}':>6s} "
-                  f"{row['median_extent_px']:8.1f} {row['accuracy']:6.3f} {row['galaxy_class_accuracy']:7.3f} "
-                  f"{row['balanced_accuracy']:6.3f} {row['called_star']:6.3f}  {share}  "
-                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    for psf, snr, n_px in [(psf, snr, n) for psf in args.psf for snr in args.snr
+                           for n in [np.inf, *sorted(args.sizes, reverse=True)]]:
+        if not np.isfinite(n_px) and (psf != args.psf[0] or snr != args.snr[0]):
+            continue
+        t0 = time.perf_counter()
+        row = size_row(clf, images, labels, n_px, psf_fwhm_px=psf, snr=snr)
+        row["psf_fwhm_px"], row["snr"] = psf, (snr if np.isfinite(n_px) else 0.0)
+        noise = f"_snr{snr:g}" if snr > 0 and np.isfinite(n_px) else ""
+        results["rows"][f"psf{psf:g}{noise}_size{'full' if row['size_px'] is None else f'{n_px:g}'}"] = row
+        share = " ".join(f"{v:.2f}" for v in row["predicted_share"].values())
+        print(f"{psf:5.1f} {snr:4g} {'as is' if row['size_px'] is None else f'{n_px:g}':>6s} "
+              f"{row['median_extent_px']:8.1f} {row['accuracy']:6.3f} {row['galaxy_class_accuracy']:7.3f} "
+              f"{row['balanced_accuracy']:6.3f} {row['called_star']:6.3f}  {share}  "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
     rule_rows = {r["size_px"]: r["accuracy"] for r in results["rows"].values()
-                 if r["psf_fwhm_px"] == args.rule_psf and r["size_px"] is not None}
+                 if r["psf_fwhm_px"] == args.rule_psf and r["snr"] == 0 and r["size_px"] is not None}
     threshold = smallest_reliable_size(rule_rows)
     results["min_extent_px"] = threshold
     results["rule"] = {"psf_fwhm_px": args.rule_psf, "min_accuracy": MIN_ACCURACY}

@@ -101,6 +101,12 @@ class Classifier:
         """Probability of the DistantGalaxy step in the training recipe (0 when it had none)."""
         return float(self.recipe.get("args", {}).get("distant_p") or 0.0)
 
+    @property
+    def train_distant_snr(self) -> tuple[float, float] | None:
+        """The DistantGalaxy step's sky-noise S/N range in the training recipe (None: no noise)."""
+        snr = self.recipe.get("args", {}).get("distant_snr")
+        return (float(snr[0]), float(snr[1])) if snr else None
+
     @classmethod
     def load(cls, path: str | Path | None = None, *, backend: str = "auto") -> Classifier:
         """Load a checkpoint written by :mod:`galaxy_core.train_classifier` (``weights_only=True``).

@@ -71,11 +71,18 @@ class DistantGalaxy:
     FWHM in ``psf_fwhm_px`` (px at that size), blurs, area-averages the crop
     down until the galaxy spans N px and resizes it back, as framing enlarges
     a small detection's crop (see ``bench/bench_resolution.py``).
+
+    ``snr`` = (low, high) also adds sky noise at the small size, as faint
+    distant galaxies have: Gaussian, per pixel and channel, of sigma = the
+    galaxy's peak luminance above sky / S/N, S/N log-uniform in the range.
+    Upsizing then correlates it, as framing does in the app.
     """
 
     def __init__(self, low: float = 12.0, high: float = 48.0, *, fill: float = 0.6,
-                 psf_fwhm_px: tuple[float, float] = (1.0, 2.5)) -> None:
+                 psf_fwhm_px: tuple[float, float] = (1.0, 2.5),
+                 snr: tuple[float, float] | None = None) -> None:
         self.low, self.high, self.fill, self.psf_fwhm_px = low, high, fill, psf_fwhm_px
+        self.snr = snr
 
     def __call__(self, img: torch.Tensor) -> torch.Tensor:
         h, w = img.shape[-2:]
@@ -87,11 +94,25 @@ class DistantGalaxy:
         sigma = fwhm / 2.3548 / scale  # in input px
         blurred = F.gaussian_blur(img, [2 * int(3 * sigma) + 1] * 2, [sigma, sigma])
         small = F.resize(blurred, [max(3, round(h * scale)), max(3, round(w * scale))], antialias=True)
+        if self.snr is not None:
+            small = self._sky_noise(small)
         return F.resize(small, [h, w], antialias=True)
+
+    def _sky_noise(self, small: torch.Tensor) -> torch.Tensor:
+        full = 255.0 if small.dtype == torch.uint8 else 1.0
+        x = small.float()
+        b = max(1, round(0.08 * min(x.shape[-2:])))
+        border = torch.cat([x[:, :b].flatten(1), x[:, -b:].flatten(1),
+                            x[:, :, :b].flatten(1), x[:, :, -b:].flatten(1)], dim=1)
+        sky = border.median(dim=1).values.view(-1, 1, 1)
+        peak = max(float((x - sky).mean(0).max()), full / 255.0)
+        snr = float(np.exp(torch.empty(1).uniform_(np.log(self.snr[0]), np.log(self.snr[1]))))
+        x = (x + torch.randn_like(x) * (peak / snr)).clamp_(0.0, full)
+        return x.round_().to(torch.uint8) if small.dtype == torch.uint8 else x
 
     def __repr__(self) -> str:
         return (f"DistantGalaxy(low={self.low}, high={self.high}, fill={self.fill}, "
-                f"psf_fwhm_px={self.psf_fwhm_px})")
+                f"psf_fwhm_px={self.psf_fwhm_px}, snr={self.snr})")
 
 
 class PixelNoise:
@@ -108,11 +129,14 @@ class PixelNoise:
         return f"PixelNoise(max_sigma={self.max_sigma})"
 
 
-def train_components(size: int, *, distant_p: float = 0.0) -> dict[str, Callable]:
+def train_components(size: int, *, distant_p: float = 0.0,
+                     distant_snr: tuple[float, float] | None = None) -> dict[str, Callable]:
     """The train preset's named steps, uint8 (3, H, W) in; the last ones work on float.
 
     ``distant_p`` > 0 adds :class:`DistantGalaxy` with that probability (after
     the resolution loss); 0 keeps the preset that stages 1-9 trained with.
+    ``distant_snr`` gives it sky noise (see :class:`DistantGalaxy`; None: none, as
+    stage 10; stage 11 trained with (4, 100)).
     """
     steps = {
         "rotation": SkyRotation(180.0),
@@ -124,7 +148,7 @@ def train_components(size: int, *, distant_p: float = 0.0) -> dict[str, Callable
         "greyscale": v2.RandomGrayscale(p=0.25),
         "blur": v2.RandomApply([v2.GaussianBlur(5, sigma=(0.3, 1.5))], p=0.25),
         "resolution": v2.RandomApply([ResolutionLoss(1.5, 3.0)], p=0.2),
-        "distant": v2.RandomApply([DistantGalaxy()], p=distant_p),
+        "distant": v2.RandomApply([DistantGalaxy(snr=distant_snr)], p=distant_p),
         "resize": v2.Resize([size, size], antialias=True),
         "to_float": v2.ToDtype(torch.float32, scale=True),
         "noise": v2.RandomApply([PixelNoise(0.04)], p=0.3),
@@ -135,9 +159,10 @@ def train_components(size: int, *, distant_p: float = 0.0) -> dict[str, Callable
 
 
 def train_transforms(size: int, *, mean: Sequence[float] = DEFAULT_MEAN,
-                     std: Sequence[float] = DEFAULT_STD, distant_p: float = 0.0) -> v2.Compose:
+                     std: Sequence[float] = DEFAULT_STD, distant_p: float = 0.0,
+                     distant_snr: tuple[float, float] | None = None) -> v2.Compose:
     """Augmenting preset: uint8 (3, H, W) framed crop -> normalised float (3, size, size)."""
-    steps = list(train_components(size, distant_p=distant_p).values())
+    steps = list(train_components(size, distant_p=distant_p, distant_snr=distant_snr).values())
     return v2.Compose([*steps, v2.Normalize(list(mean), list(std))])
 
 
@@ -154,8 +179,8 @@ def no_aug_transforms(size: int, *, mean: Sequence[float] = DEFAULT_MEAN,
     return eval_transforms(size, mean=mean, std=std)
 
 
-def preview_augmentations(img: np.ndarray, size: int, seed: int = 0, *,
-                          distant_p: float = 0.0) -> list[tuple[str, np.ndarray]]:
+def preview_augmentations(img: np.ndarray, size: int, seed: int = 0, *, distant_p: float = 0.0,
+                          distant_snr: tuple[float, float] | None = None) -> list[tuple[str, np.ndarray]]:
     """Views of one framed crop through single train components, for the app's preview.
 
     Args:
@@ -164,6 +189,7 @@ def preview_augmentations(img: np.ndarray, size: int, seed: int = 0, *,
         seed: torch seed of the random draws.
         distant_p: the full preset's :class:`DistantGalaxy` probability (pass
             the classifier's own, :attr:`Classifier.train_distant_p`).
+        distant_snr: its sky-noise S/N range (:attr:`Classifier.train_distant_snr`).
 
     Returns:
         (name, uint8 (size, size, 3)) pairs: the original, then rotated, flipped,
@@ -171,7 +197,7 @@ def preview_augmentations(img: np.ndarray, size: int, seed: int = 0, *,
         far away (:class:`DistantGalaxy`), noisy and the full train preset's
         random draw (without normalisation).
     """
-    comps = train_components(size, distant_p=1.0)  # single steps; each is forced below
+    comps = train_components(size, distant_p=1.0, distant_snr=distant_snr)  # each step is forced below
     src = to_tensor_u8(img)
     gen_state = torch.get_rng_state()
     torch.manual_seed(seed)
@@ -196,7 +222,8 @@ def preview_augmentations(img: np.ndarray, size: int, seed: int = 0, *,
             views.append((name, resize(step(src))))
         noisy = comps["noise"].transforms[0](comps["to_float"](resize(src)))
         views.append(("noisy", noisy))
-        full = v2.Compose(list(train_components(size, distant_p=distant_p).values()))(src)
+        full = v2.Compose(list(train_components(size, distant_p=distant_p,
+                                                distant_snr=distant_snr).values()))(src)
         views.append(("train preset", full))
     finally:
         torch.set_rng_state(gen_state)

@@ -475,7 +475,8 @@ def main(args) -> dict:
         sample = np.asarray(images[train_idx[:: max(1, len(train_idx) // 2000)]], dtype=np.float32) / 255.0
         mean, std = sample.mean(axis=(0, 1, 2)), sample.std(axis=(0, 1, 2))
     log(f"normalisation mean {mean.round(4).tolist()} std {std.round(4).tolist()}")
-    train_tf = (partial(train_transforms, distant_p=args.distant_p) if args.augment
+    train_tf = (partial(train_transforms, distant_p=args.distant_p,
+                        distant_snr=tuple(args.distant_snr) if args.distant_snr else None) if args.augment
                 else no_aug_transforms)(args.size, mean=mean, std=std)
     train_ds = FramedDataset(np.asarray(images[train_idx]), y[train_idx], train_tf)
     device = torch.device(args.device)
@@ -609,6 +610,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--no-augment", dest="augment", action="store_false", help="train without augmentation")
     p.add_argument("--distant-p", type=float, default=0.0,
                    help="probability of the distant-galaxy augmentation (PSF blur, shrunk to 12-48 px)")
+    p.add_argument("--distant-snr", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                   help="add sky noise to distant galaxies: peak S/N log-uniform in [LOW, HIGH]")
     p.add_argument("--max-train", type=int, default=0, help="use at most this many training items")
     p.add_argument("--no-tta-default", dest="tta_default", action="store_false",
                    help="store TTA off as the inference default")

@@ -31,9 +31,9 @@ common="--pack $PACK --not-star-galaxies --gz2-two-way --size 96 --cache-size 12
   --model-ema-decay $EMA --eval-every 5 --keep-last --no-tta-default"
 for m in $RUN; do
   case $m in
-    A) extra="--lr ${LR_A:-0.002} --balance-power 0.7 --distant-p 0.3 --workers ${WORKERS_A:-6}" ;;
+    A) extra="--lr ${LR_A:-0.002} --balance-power 0.7 --distant-p 0.4 --distant-snr 4 100 --workers ${WORKERS_A:-6}" ;;
     B) extra="--lr ${LR_B:-0.002} --balance-power 0.7 --no-augment --workers ${WORKERS_B:-2}" ;;
-    C) extra="--lr ${LR_C:-0.0005} --balance-power 0.7 --distant-p 0.3 --init weights/classifier.pt --workers ${WORKERS_C:-6}" ;;
+    C) extra="--lr ${LR_C:-0.0005} --balance-power 0.7 --distant-p 0.4 --distant-snr 4 100 --init weights/classifier.pt --workers ${WORKERS_C:-6}" ;;
     *) echo "unknown candidate $m"; exit 2 ;;
   esac
   # shellcheck disable=SC2086

@@ -198,6 +198,8 @@ def shipped():
 
 def test_shipped_recipe_sets_the_preview_far_away_probability(shipped):
     assert shipped.train_distant_p == shipped.recipe["args"]["distant_p"] > 0
+    snr = shipped.recipe["args"].get("distant_snr")
+    assert shipped.train_distant_snr == (tuple(snr) if snr else None)
 
 
 def test_shipped_weights_give_six_probabilities_summing_to_one(shipped):

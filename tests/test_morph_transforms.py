@@ -69,3 +69,16 @@ def test_distant_galaxy_blurs_in_place_and_is_opt_in():
     assert torch.equal(DistantGalaxy(200.0, 201.0)(img), img)
     # the stages 1-9 preset is unchanged unless asked for
     assert "distant" not in train_components(64) and "distant" in train_components(64, distant_p=0.3)
+
+
+def test_distant_galaxy_sky_noise_is_opt_in_and_scales_with_snr():
+    img = to_tensor_u8(galaxy_image(128, scale_px=8.0, noise=0.0, sky=20.0))
+
+    def sky_rms(snr):
+        torch.manual_seed(1)
+        out = DistantGalaxy(12.0, 12.001, fill=33.0 / 128, snr=snr)(img).float()
+        return float(out[:, :16, :].std())  # a band of sky along the top edge
+
+    quiet, s20, s5 = sky_rms(None), sky_rms((20.0, 20.0)), sky_rms((5.0, 5.0))
+    assert quiet < 0.5
+    assert 2.0 < s5 / s20 < 6.0 and s20 > 1.0  # sigma = peak / S/N, smoothed a little by the upsizing
