@@ -194,6 +194,11 @@ def measure_extent(image: np.ndarray, *, settings: FramingSettings | None = None
     return Extent(mx, my, 4.0 * np.sqrt(major), float(np.sqrt(minor / major)), angle, int(len(xs)))
 
 
+def square_corner(centre_xy: tuple[float, float], side: float) -> tuple[int, int]:
+    """Field (column, row) of the first pixel of a square of ``side`` px centred on ``centre_xy``."""
+    return (int(np.floor(centre_xy[0] + 0.5 - side / 2.0)), int(np.floor(centre_xy[1] + 0.5 - side / 2.0)))
+
+
 def frame_crop(image: np.ndarray, centre_xy: tuple[float, float], extent_px: float, out_size: int,
                *, settings: FramingSettings | None = None, seed: int = 0) -> np.ndarray:
     """A square uint8 (out_size, out_size, 3) crop in which the object spans ``fill`` of the side.
@@ -216,8 +221,7 @@ def frame_crop(image: np.ndarray, centre_xy: tuple[float, float], extent_px: flo
     room = 2.0 * min(cx + 0.5, w - 0.5 - cx, cy + 0.5, h - 0.5 - cy)
     if room < side:
         side = max(room, side / s.max_shrink, s.min_side_px)
-    x0 = int(np.floor(centre_xy[0] + 0.5 - side / 2.0))
-    y0 = int(np.floor(centre_xy[1] + 0.5 - side / 2.0))
+    x0, y0 = square_corner(centre_xy, side)
     n = int(round(side))
     x1, y1 = x0 + n, y0 + n
     if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
@@ -271,18 +275,17 @@ def others_mask(boxes: np.ndarray, own: tuple[float, float, float, float], origi
     out = np.zeros((h, w), dtype=bool)
     if len(boxes) == 0:
         return out
-    b = np.asarray(boxes, dtype=float) - np.array([origin[0], origin[1], origin[0], origin[1]])
-    # First and one-past-last pixel whose centre lies inside each box.
-    c0, r0 = np.ceil(b[:, 0]), np.ceil(b[:, 1])
-    c1, r1 = np.floor(b[:, 2]) + 1, np.floor(b[:, 3]) + 1
-    own_b = np.asarray(own, dtype=float) - np.array([origin[0], origin[1], origin[0], origin[1]])
-    same = np.all(np.abs(b - own_b) < 1e-6, axis=1)
-    keep = (~same) & (c1 > 0) & (r1 > 0) & (c0 < w) & (r0 < h)
-    for cc0, rr0, cc1, rr1 in zip(c0[keep], r0[keep], c1[keep], r1[keep], strict=True):
-        out[max(int(rr0), 0):max(int(rr1), 0), max(int(cc0), 0):max(int(cc1), 0)] = True
-    oc0, or0 = int(max(np.ceil(own_b[0]), 0)), int(max(np.ceil(own_b[1]), 0))
-    oc1, or1 = int(max(np.floor(own_b[2]) + 1, 0)), int(max(np.floor(own_b[3]) + 1, 0))
-    out[or0:or1, oc0:oc1] = False
+    b = np.vstack([np.asarray(boxes, dtype=float).reshape(-1, 4), np.asarray(own, dtype=float)])
+    b -= np.array([origin[0], origin[1], origin[0], origin[1]])
+    # First and one-past-last pixel whose centre lies inside each box (the last row is ``own``),
+    # clipped at the window's start.
+    c0, r0 = np.maximum(np.ceil(b[:, 0]), 0).astype(int), np.maximum(np.ceil(b[:, 1]), 0).astype(int)
+    c1 = np.maximum(np.floor(b[:, 2]) + 1, 0).astype(int)
+    r1 = np.maximum(np.floor(b[:, 3]) + 1, 0).astype(int)
+    same = np.all(np.abs(b - b[-1]) < 1e-6, axis=1)  # own box (and the last row itself)
+    for i in np.flatnonzero(~same & (c1 > 0) & (r1 > 0) & (c0 < w) & (r0 < h)):
+        out[r0[i]:r1[i], c0[i]:c1[i]] = True
+    out[r0[-1]:r1[-1], c0[-1]:c1[-1]] = False
     return out
 
 
@@ -314,10 +317,8 @@ def frame_detection(rgb_field: np.ndarray, detection: Detection, out_size: int, 
     centre = (half - 0.5, half - 0.5)
     exclude = None
     if others is not None and len(others):
-        # frame_crop's window starts at floor(centre + 0.5 - side / 2) in field px.
-        origin = (int(np.floor(detection.x + 0.5 - side / 2.0)), int(np.floor(detection.y + 0.5 - side / 2.0)))
         exclude = others_mask(others, (detection.x_min, detection.y_min, detection.x_max, detection.y_max),
-                              origin, window.shape[:2])
+                              square_corner((detection.x, detection.y), side), window.shape[:2])
     ext = measure_extent(window, settings=settings, centre_xy=centre, exclude=exclude)
     box_extent = max(detection.width, detection.height)
     # A segment that leaks far beyond the detector's box (a neighbour merged in)
