@@ -12,7 +12,7 @@ import streamlit as st
 from app import caching
 from galaxy_core.annotate import draw_boxes
 from galaxy_core.colours import colour_of
-from galaxy_core.morph_reliability import MIN_EXTENT_PX, morphology_reliable
+from galaxy_core.morph_reliability import MIN_EXTENT_PX, MIN_PEAK_SNR, morphology_reliable
 from galaxy_core.types import CLASS_NAMES, Detection
 
 CUTOUT_PX = 256
@@ -65,6 +65,27 @@ def augmented_views(rkey: tuple, det_key: tuple, others_key: str, _rgb: np.ndarr
     return [(name, view, p) for (name, view), p in zip(views, probs, strict=True)]
 
 
+def reliability_text(d: Detection) -> str:
+    """One line: the object's measured size and S/N and the accuracy expected there."""
+    size = "size not measured" if d.extent_px is None else f"about {d.extent_px:.0f} px across"
+    snr = "" if d.peak_snr is None else f", peak S/N {d.peak_snr:.0f}"
+    if d.morph_accuracy is None:
+        return f"{size}{snr}; no accuracy measured for this size and S/N."
+    return (f"{size}{snr}: the classifier got **{d.morph_accuracy:.0%}** of validation galaxies "
+            "like this right (shrunk, noisy; weights/MODEL_CARD.md, 'Accuracy by size and S/N').")
+
+
+def unreliable_text(d: Detection) -> str:
+    """Why the class of ``d`` is not to be trusted (small, or faint for its size)."""
+    if d.extent_px is None or d.extent_px < MIN_EXTENT_PX:
+        return (f"Only about {d.extent_px or 0:.0f} px across. Below {MIN_EXTENT_PX:.0f} px the "
+                "classifier's class is unreliable: it cannot see arms, bars or discs, and tiny blobs "
+                "lean to Irregular or Star/Artifact (weights/MODEL_CARD.md, 'Accuracy versus galaxy size').")
+    return (f"Too faint: peak S/N {d.peak_snr:.0f}, below {MIN_PEAK_SNR:.0f}. There noise hides arms "
+            "and discs and inflates the measured size, and the classifier's accuracy falls "
+            "(weights/MODEL_CARD.md, 'Accuracy by size and S/N').")
+
+
 def detection_detail(d: Detection, rgb: np.ndarray, rkey: tuple, *, origin_lower: bool,
                      others: np.ndarray | None = None) -> None:
     """The panel of one detection; ``others`` are the run's boxes (framing.detection_boxes)."""
@@ -79,11 +100,9 @@ def detection_detail(d: Detection, rgb: np.ndarray, rkey: tuple, *, origin_lower
         if d.probs is None:
             st.info("Not classified: turn on 'Classify morphology' (needs the classifier's weights).")
         else:
-            if not morphology_reliable(d.extent_px):
-                st.warning(f"Only about {d.extent_px or 0:.0f} px across. Below {MIN_EXTENT_PX:.0f} px "
-                           "the classifier's class is unreliable: it cannot see arms, bars or discs, "
-                           "and tiny blobs lean to Irregular or Star/Artifact (weights/MODEL_CARD.md, "
-                           "'Accuracy versus galaxy size').")
+            st.markdown(reliability_text(d))
+            if not morphology_reliable(d.extent_px, d.peak_snr):
+                st.warning(unreliable_text(d))
             st.plotly_chart(probability_chart(d.probs), key="detail_probs",
                             config={"displayModeBar": False})
     if d.probs is None or caching.classifier() is None:

@@ -10,7 +10,7 @@ import streamlit as st
 from app import caching
 from app.field_figure import class_order, field_figure
 from galaxy_core.matching import centres_and_snr, coverage
-from galaxy_core.morph_reliability import MIN_EXTENT_PX
+from galaxy_core.morph_reliability import MIN_EXTENT_PX, MIN_PEAK_SNR
 from galaxy_core.review import (
     filter_catalog,
     too_small_for_morphology,
@@ -41,7 +41,7 @@ class Filters:
 
 
 def filter_controls(labels: list[str], *, classified: bool = False) -> Filters:
-    """Sidebar widgets: score threshold, classes, objects large enough for morphology, order, sep overlay."""
+    """Sidebar widgets: score threshold, classes, objects with a trustworthy class, order, sep overlay."""
     st.header("3. Filter")
     min_score = st.slider("Confidence threshold", 0.0, 1.0, 0.25, 0.01, key="threshold",
                           help="Hide detections scoring below this (no model is re-run).")
@@ -49,9 +49,10 @@ def filter_controls(labels: list[str], *, classified: bool = False) -> Filters:
     classes = st.multiselect("Classes shown", options, default=options,
                              key=f"classes@{'|'.join(options)}")
     reliable_only = classified and st.checkbox(
-        "Only objects large enough for morphology", value=False, key="reliable_only",
-        help=f"Hide objects under {MIN_EXTENT_PX:.0f} px across: there the classifier's class is "
-             "unreliable (measured on shrunk validation galaxies, see weights/MODEL_CARD.md).")
+        "Only objects with a trustworthy class", value=False, key="reliable_only",
+        help=f"Hide objects under {MIN_EXTENT_PX:.0f} px across or with a peak S/N under "
+             f"{MIN_PEAK_SNR:.0f}: there the classifier's class is unreliable (measured on shrunk, "
+             "noisy validation galaxies, see weights/MODEL_CARD.md).")
     order = st.radio("Table order", ORDERS, key="order",
                      help="Uncertain first: smallest margin between the two most probable classes.")
     sep_overlay = st.checkbox("Overlay the sep baseline", value=False, key="sep_overlay",
@@ -76,6 +77,7 @@ def table_frame(df: pd.DataFrame, thumbs: list[str]) -> pd.DataFrame:
         "cutout": thumbs, "id": df["id"].to_numpy(), "class": df["label"].to_numpy(),
         "score": df["score"].to_numpy(), "uncertainty": uncertainty(df).to_numpy(),
         "top classes": top_classes(df, k=2).to_numpy(), "size": df["extent_px"].to_numpy(),
+        "S/N": df["peak_snr"].to_numpy(), "expected accuracy": df["morph_accuracy"].to_numpy(),
     })
     for name in CLASS_NAMES:
         out[name] = df[name].to_numpy()
@@ -92,6 +94,12 @@ TABLE_COLUMNS = {
     "size": st.column_config.NumberColumn(
         "size (px)", format="%.0f",
         help=f"Extent the classifier measured; below {MIN_EXTENT_PX:.0f} px its class is unreliable."),
+    "S/N": st.column_config.NumberColumn(
+        "S/N", format="%.0f", help="Peak of the smoothed object over the sky noise, in the picture shown."),
+    "expected accuracy": st.column_config.NumberColumn(
+        "expected accuracy", format="%.2f",
+        help="Share of validation galaxies of this size and S/N the classifier got right "
+             "(empty where not measured)."),
     **{name: st.column_config.ProgressColumn(name, min_value=0.0, max_value=1.0, format="%.2f")
        for name in CLASS_NAMES},
     "x": st.column_config.NumberColumn("x (px)", format="%.1f"),
@@ -181,8 +189,9 @@ def small_objects_note(shown: pd.DataFrame) -> int:
     small, classified = too_small_for_morphology(shown)
     if small:
         st.caption(f"{small} of the {classified} classified detections shown are under "
-                   f"{MIN_EXTENT_PX:.0f} px across: their classes are unreliable. Tick **Only objects "
-                   "large enough for morphology** in the sidebar to hide them.")
+                   f"{MIN_EXTENT_PX:.0f} px across or fainter than peak S/N {MIN_PEAK_SNR:.0f}: their "
+                   "classes are unreliable. Tick **Only objects with a trustworthy class** in the "
+                   "sidebar to hide them.")
     return small
 
 

@@ -82,7 +82,7 @@ def field_rows(seed: int, lib, clf: Classifier, *, size: int, density: float) ->
                "crowded": crowded(boxes, i)}
         for mode, image, others in (("alone", rgb_alone, None), ("field", rgb, None),
                                     ("field+others", rgb, boxes)):
-            crop, extent = frame_detection(image, det, clf.input_size, settings=clf.framing, others=others)
+            crop, extent, _ = frame_detection(image, det, clf.input_size, settings=clf.framing, others=others)
             row[f"extent_{mode}"] = extent
             crops[mode].append(crop)
         rows.append(row)

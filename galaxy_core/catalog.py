@@ -3,8 +3,11 @@
 Columns, in order: ``id, x_min, y_min, x_max, y_max, x, y, score, label``, the
 six class probabilities named as in CLASS_NAMES, ``ra, dec`` (degrees, ICRS;
 NaN where unknown), then ``extent_px`` (the size the classifier's framing
-measured, px; NaN when unclassified) and ``morph_reliable`` (True when the
-object is large enough for its class to be trusted, see
+measured, px; NaN when unclassified), ``peak_snr`` (the object's smoothed peak
+over the sky noise in the rendered picture), ``morph_accuracy`` (the accuracy
+measured on validation galaxies of that extent and S/N; NaN where not
+measured) and ``morph_reliable`` (True when the class can be trusted: large
+enough and, where measured, bright enough; see
 :mod:`galaxy_core.morph_reliability`).  Pixel columns are 0-based (see
 galaxy_core.types).
 
@@ -27,7 +30,7 @@ from galaxy_core.types import CLASS_NAMES, Detection
 
 BOX_COLUMNS = ("id", "x_min", "y_min", "x_max", "y_max", "x", "y", "score", "label")
 SKY_COLUMNS = ("ra", "dec")
-SIZE_COLUMNS = ("extent_px", "morph_reliable")
+SIZE_COLUMNS = ("extent_px", "peak_snr", "morph_accuracy", "morph_reliable")
 COLUMNS: tuple[str, ...] = BOX_COLUMNS + CLASS_NAMES + SKY_COLUMNS + SIZE_COLUMNS
 
 #: Units of each numeric column, for FITS/ECSV exports.
@@ -42,11 +45,12 @@ def to_frame(detections: Sequence[Detection]) -> pd.DataFrame:
     rows = []
     for d in detections:
         probs = d.probs if d.probs is not None else (np.nan,) * len(CLASS_NAMES)
-        extent = np.nan if d.extent_px is None or d.probs is None else d.extent_px
+        size = [np.nan if v is None or d.probs is None else v
+                for v in (d.extent_px, d.peak_snr, d.morph_accuracy)]
         rows.append(
             (d.id, d.x_min, d.y_min, d.x_max, d.y_max, d.x, d.y, d.score, d.label, *probs,
              np.nan if d.ra is None else d.ra, np.nan if d.dec is None else d.dec,
-             extent, bool(morphology_reliable(extent)))
+             *size, bool(morphology_reliable(size[0], size[1])))
         )
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     df = df.astype({c: "float64" for c in COLUMNS if c not in ("id", "label", "morph_reliable")})
@@ -66,7 +70,8 @@ def from_frame(df: pd.DataFrame) -> list[Detection]:
                 y=float(rec["y"]), score=float(rec["score"]), label=str(rec["label"]), probs=probs,
                 ra=None if pd.isna(rec["ra"]) else float(rec["ra"]),
                 dec=None if pd.isna(rec["dec"]) else float(rec["dec"]),
-                extent_px=None if pd.isna(rec.get("extent_px", np.nan)) else float(rec["extent_px"]),
+                **{k: None if pd.isna(rec.get(k, np.nan)) else float(rec[k])
+                   for k in ("extent_px", "peak_snr", "morph_accuracy")},
             )
         )
     return out

@@ -33,6 +33,7 @@ import torchvision
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.framing import FramingSettings, normalise_scale
 from galaxy_core.morph_data import load_rgb
+from galaxy_core.morph_reliability import AccuracyGrid
 from galaxy_core.onnx_network import BACKENDS, OnnxNetwork, onnx_available
 from galaxy_core.types import CLASS_NAMES
 
@@ -67,6 +68,11 @@ class Classifier:
         min_extent_px: the galaxy size (px) from which the class is trusted, as
             ``bench/bench_resolution.py`` derived it for these weights (None when not measured).
         recipe: the training recipe stored with the weights (arguments, seed, counts).
+        accuracy_grid: accuracy by measured extent and peak S/N, as
+            ``bench/bench_reliability.py`` measured it for these weights
+            (:class:`~galaxy_core.morph_reliability.AccuracyGrid`; None when not measured).
+        min_peak_snr: the peak S/N from which the class of a large enough object
+            is trusted, derived from that grid (None when not measured).
         backend: the engine that runs the network, "onnx" or "torch" (chosen by
             the ``backend`` argument: "auto" takes ONNX Runtime when it is installed).
     """
@@ -75,7 +81,8 @@ class Classifier:
                  mean: Sequence[float], std: Sequence[float], framing: FramingSettings,
                  temperature: float = 1.0, temperature_tta: float | None = None, tta: bool = True,
                  metrics: dict | None = None, path: Path | None = None, backend: str = "auto",
-                 min_extent_px: float | None = None, recipe: dict | None = None) -> None:
+                 min_extent_px: float | None = None, recipe: dict | None = None,
+                 accuracy_grid: AccuracyGrid | None = None, min_peak_snr: float | None = None) -> None:
         self.model = model.eval()
         self.class_names = tuple(class_names)
         self.input_size = int(input_size)
@@ -89,6 +96,8 @@ class Classifier:
         self.path = path
         self.min_extent_px = None if min_extent_px is None else float(min_extent_px)
         self.recipe = dict(recipe or {})
+        self.accuracy_grid = accuracy_grid
+        self.min_peak_snr = None if min_peak_snr is None else float(min_peak_snr)
         self.backend, self._network = _engine(self.model, backend, self.input_size)
 
     def __repr__(self) -> str:
@@ -133,7 +142,10 @@ class Classifier:
                    temperature=ckpt.get("temperature", 1.0),
                    temperature_tta=ckpt.get("temperature_tta"), tta=ckpt.get("tta", True),
                    metrics=ckpt.get("metrics"), path=path, backend=backend,
-                   min_extent_px=ckpt.get("min_extent_px"), recipe=ckpt.get("recipe"))
+                   min_extent_px=ckpt.get("min_extent_px"), recipe=ckpt.get("recipe"),
+                   accuracy_grid=(AccuracyGrid.from_dict(ckpt["accuracy_grid"])
+                                  if ckpt.get("accuracy_grid") else None),
+                   min_peak_snr=ckpt.get("min_peak_snr"))
 
     def frame(self, crop: np.ndarray) -> np.ndarray:
         """One crop scale-normalised to the network's input: uint8 (size, size, 3)."""

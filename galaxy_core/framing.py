@@ -20,6 +20,7 @@ framing twice is (to within the segmentation noise) the same as framing once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -74,6 +75,9 @@ class Extent:
         axis_ratio: sqrt(minor / major second moment), 0..1.
         angle_deg: major-axis angle from the +x axis towards +y, degrees.
         n_pixels: pixels in the segment (0 when nothing was found above sky).
+        peak_snr: the central peak of the smoothed luminance above sky over the
+            smoothed sky's noise (see :func:`smoothed_noise`); how far the object
+            stands out of the noise in the picture the classifier sees.
     """
 
     x: float
@@ -82,6 +86,7 @@ class Extent:
     axis_ratio: float
     angle_deg: float
     n_pixels: int
+    peak_snr: float = float("nan")
 
 
 def _as_rgb_uint8(image: np.ndarray) -> np.ndarray:
@@ -136,9 +141,29 @@ def sky_stats(image: np.ndarray) -> tuple[np.ndarray, float]:
     return level, max(sigma, 1.0)
 
 
+#: Smallest noise :func:`smoothed_noise` returns (DN): uint8 rounding noise of the luminance
+#: (1/sqrt(12) DN per channel, over sqrt(3) for the mean) after smoothing by 1 px.
+QUANTISATION_NOISE = 1.0 / np.sqrt(12.0) / np.sqrt(3.0) / (2.0 * np.sqrt(np.pi))
+
+
+def smoothed_noise(smooth: np.ndarray) -> float:
+    """Robust sigma (DN) of a smoothed luminance image's outer border.
+
+    Measured on the smoothed image itself, so correlated noise (drizzled or
+    resampled pictures) counts fully; every third border pixel is used (ample
+    for a median, and cheap).  At least :data:`QUANTISATION_NOISE`.
+    """
+    h, w = smooth.shape
+    b = max(1, int(round(0.08 * min(h, w))))
+    ring = np.concatenate([smooth[:b].ravel(), smooth[-b:].ravel(),
+                           smooth[b:h - b, :b].ravel(), smooth[b:h - b, w - b:].ravel()])[::3]
+    med = np.median(ring)
+    return max(1.4826 * float(np.median(np.abs(ring - med))), QUANTISATION_NOISE)
+
+
 def measure_extent(image: np.ndarray, *, settings: FramingSettings | None = None,
                    centre_xy: tuple[float, float] | None = None,
-                   exclude: np.ndarray | None = None) -> Extent:
+                   exclude: np.ndarray | None = None, with_snr: bool = True) -> Extent:
     """The central object's centre and size from a segmentation's second moments.
 
     Args:
@@ -148,6 +173,8 @@ def measure_extent(image: np.ndarray, *, settings: FramingSettings | None = None
         centre_xy: where the object is expected, px.
         exclude: bool (H, W), True on pixels that belong to other objects; they
             are never part of the segment (so a neighbour cannot merge in).
+        with_snr: measure :attr:`Extent.peak_snr` (about 0.3 ms on a 280 px
+            crop); NaN when False.
 
     Returns:
         An :class:`Extent`; with nothing above sky it is centred on
@@ -166,11 +193,12 @@ def measure_extent(image: np.ndarray, *, settings: FramingSettings | None = None
     icx, icy = int(np.clip(round(cx), 0, w - 1)), int(np.clip(round(cy), 0, h - 1))
     r = max(2, int(0.1 * min(h, w)))
     peak = float(smooth[max(icy - r, 0):icy + r + 1, max(icx - r, 0):icx + r + 1].max())
+    snr = peak / smoothed_noise(smooth) if with_snr else float("nan")
     mask = smooth > max(s.nsigma * noise, s.peak_fraction * peak, 1.0)
     if exclude is not None:
         mask &= ~exclude
     labels, n = ndimage.label(mask)
-    fallback = Extent(float(cx), float(cy), 0.5 * min(h, w), 1.0, 0.0, 0)
+    fallback = Extent(float(cx), float(cy), 0.5 * min(h, w), 1.0, 0.0, 0, snr)
     if n == 0:
         return fallback
     target = labels[icy, icx]
@@ -191,7 +219,7 @@ def measure_extent(image: np.ndarray, *, settings: FramingSettings | None = None
     evals, evecs = np.linalg.eigh(np.array([[cxx, cxy], [cxy, cyy]]))
     major, minor = max(float(evals[1]), 0.25), max(float(evals[0]), 0.25)
     angle = float(np.degrees(np.arctan2(evecs[1, 1], evecs[0, 1])))
-    return Extent(mx, my, 4.0 * np.sqrt(major), float(np.sqrt(minor / major)), angle, int(len(xs)))
+    return Extent(mx, my, 4.0 * np.sqrt(major), float(np.sqrt(minor / major)), angle, int(len(xs)), snr)
 
 
 def square_corner(centre_xy: tuple[float, float], side: float) -> tuple[int, int]:
@@ -242,7 +270,7 @@ def frame_crop(image: np.ndarray, centre_xy: tuple[float, float], extent_px: flo
 def normalise_scale(image: np.ndarray, out_size: int, *, settings: FramingSettings | None = None,
                     centre_xy: tuple[float, float] | None = None) -> np.ndarray:
     """Measure the central object and frame it: uint8 (out_size, out_size, 3)."""
-    ext = measure_extent(image, settings=settings, centre_xy=centre_xy)
+    ext = measure_extent(image, settings=settings, centre_xy=centre_xy, with_snr=False)
     return frame_crop(image, (ext.x, ext.y), ext.extent_px, out_size, settings=settings)
 
 
@@ -289,10 +317,25 @@ def others_mask(boxes: np.ndarray, own: tuple[float, float, float, float], origi
     return out
 
 
+class FramedDetection(NamedTuple):
+    """One detection as the classifier sees it.
+
+    Attributes:
+        crop: uint8 (out_size, out_size, 3), the object spanning ``fill`` of the side.
+        extent_px: the object's size in field px (:attr:`Extent.extent_px`,
+            capped at twice the box; the box's longer side when nothing was segmented).
+        peak_snr: its smoothed peak's S/N in the rendered field (:attr:`Extent.peak_snr`).
+    """
+
+    crop: np.ndarray
+    extent_px: float
+    peak_snr: float
+
+
 def frame_detection(rgb_field: np.ndarray, detection: Detection, out_size: int, *,
                     settings: FramingSettings | None = None, context: float = 3.0,
-                    others: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-    """(uint8 (out_size, out_size, 3) crop, extent in field px) of one detected object.
+                    others: np.ndarray | None = None) -> FramedDetection:
+    """The crop, extent (field px) and peak S/N of one detected object.
 
     A square of ``context`` times the box's longer side (at least 16 px) is cut
     around the detection's centre (sky-padded at the field's edges), the
@@ -326,4 +369,4 @@ def frame_detection(rgb_field: np.ndarray, detection: Detection, out_size: int, 
     extent = box_extent if ext.n_pixels == 0 else min(ext.extent_px, 2.0 * box_extent)
     crop = frame_crop(window, (ext.x, ext.y) if ext.n_pixels else centre, extent, out_size,
                       settings=settings)
-    return crop, float(extent)
+    return FramedDetection(crop, float(extent), float(ext.peak_snr))

@@ -1,4 +1,4 @@
-"""Whether an object is large enough for the classifier's morphology to mean something.
+"""Whether an object is large and bright enough for the classifier's morphology to mean something.
 
 A galaxy only a few pixels across shows no arms, bar or disc; the classifier
 still returns six probabilities for it.  ``bench/bench_resolution.py``
@@ -24,9 +24,23 @@ threshold.  Below it the catalogue's
 The extent is the one framing measures for every classified detection
 (:attr:`Detection.extent_px`: 4 x the rms radius along the major axis of the
 object's segment, field px).
+
+Size is not all: noise hides arms and discs too, and in a noisy picture it
+also inflates the measured extent (noise joins the segment), so a faint small
+galaxy can look large enough.  :class:`AccuracyGrid` holds the accuracy
+measured by ``bench/bench_reliability.py`` for each cell of measured extent x
+measured peak S/N (:attr:`Detection.peak_snr`), and every classified detection
+carries its cell's value (:attr:`Detection.morph_accuracy`).  A class is
+reliable when the object is at least :data:`MIN_EXTENT_PX` across and, where
+its S/N was measured, at least :data:`MIN_PEAK_SNR`: the lowest S/N from which
+the accuracy of objects that large stays within :data:`SNR_TOLERANCE` of its
+best (:func:`smallest_reliable_snr`; stored in the checkpoint as
+``min_peak_snr`` and tied to the constant by a test, as the size is).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,6 +48,10 @@ import numpy as np
 MIN_EXTENT_PX = 24.0
 #: Accuracy over the galaxy classes that the rule asks for at every size from the threshold up.
 MIN_ACCURACY = 0.80
+#: Smallest measured peak S/N at which the shipped classifier's class is trusted (objects >= MIN_EXTENT_PX).
+MIN_PEAK_SNR = 60.0
+#: How far below its best S/N bin the accuracy of large objects may fall before noise makes it unreliable.
+SNR_TOLERANCE = 0.05
 
 
 def smallest_reliable_size(accuracy_by_size: dict[float, float], *,
@@ -55,8 +73,144 @@ def smallest_reliable_size(accuracy_by_size: dict[float, float], *,
     return best
 
 
-def morphology_reliable(extent_px) -> np.ndarray:
-    """True where ``extent_px`` (scalar or array; NaN/None when unmeasured) is >= :data:`MIN_EXTENT_PX`."""
-    extent = np.asarray(extent_px if extent_px is not None else np.nan, dtype=float)
+def _as_float_array(values) -> np.ndarray:
+    """float array of ``values`` (scalar or sequence) with None as NaN."""
+    if values is None:
+        return np.asarray(np.nan)
+    arr = np.asarray(values, dtype=object)
+    return np.where(np.equal(arr, None), np.nan, arr).astype(float)
+
+
+def morphology_reliable(extent_px, peak_snr=None) -> np.ndarray:
+    """Whether each class can be trusted: extent >= :data:`MIN_EXTENT_PX` and peak S/N >= :data:`MIN_PEAK_SNR`.
+
+    Args:
+        extent_px: the framing's extent, px (scalar or array; NaN/None when unmeasured: not reliable).
+        peak_snr: the framing's peak S/N (NaN/None where not measured: the size rule alone decides).
+    """
+    extent = _as_float_array(extent_px)
+    snr = _as_float_array(peak_snr)
     with np.errstate(invalid="ignore"):
-        return np.nan_to_num(extent, nan=-1.0) >= MIN_EXTENT_PX
+        return (np.nan_to_num(extent, nan=-1.0) >= MIN_EXTENT_PX) & ~(snr < MIN_PEAK_SNR)
+
+
+def smallest_reliable_snr(grid: AccuracyGrid, *, min_extent_px: float = MIN_EXTENT_PX,
+                          tolerance: float = SNR_TOLERANCE) -> float | None:
+    """The lowest S/N edge from which objects >= ``min_extent_px`` stay within ``tolerance`` of their best.
+
+    The grid's rows from ``min_extent_px`` up are pooled per S/N bin
+    (:meth:`AccuracyGrid.accuracy_by_snr`); walking down from the highest S/N
+    bin, the rule stops at the first bin whose accuracy is more than
+    ``tolerance`` below the best bin's.
+
+    Returns:
+        That bin's lower edge, or None when no row starts at or above ``min_extent_px``.
+    """
+    edges, acc, _ = grid.accuracy_by_snr(min_extent_px)
+    if not np.isfinite(acc).any():
+        return None
+    floor = np.nanmax(acc) - tolerance
+    best = None
+    for i in range(len(acc) - 1, -1, -1):
+        if np.isnan(acc[i]):
+            continue
+        if acc[i] < floor:
+            break
+        best = float(edges[i])
+    return best
+
+
+#: Fewest validation galaxies a grid cell needs for its accuracy to be used.
+MIN_CELL_COUNT = 40
+
+
+@dataclass(frozen=True)
+class AccuracyGrid:
+    """The classifier's accuracy over the galaxy classes by measured extent and peak S/N.
+
+    Measured by ``bench/bench_reliability.py`` on validation galaxies shown as
+    distant galaxies in a field (PSF, pixel integration, sky noise) and binned
+    by what framing measures on each (:attr:`~galaxy_core.framing.Extent.extent_px`
+    and :attr:`~galaxy_core.framing.Extent.peak_snr`), so the app can look up
+    the accuracy to expect for any classified detection.  Stored in the
+    classifier's checkpoint as ``accuracy_grid`` (:meth:`as_dict`).
+
+    Attributes:
+        extent_edges_px: ascending bin edges of the extent, px (the last may be inf).
+        snr_edges: ascending bin edges of the peak S/N (the last may be inf).
+        accuracy: rows = extent bins, columns = S/N bins; share classified
+            correctly (Star/Artifact counts as wrong), NaN where fewer than
+            :data:`MIN_CELL_COUNT` galaxies fell in the cell.
+        counts: galaxies in each cell.
+    """
+
+    extent_edges_px: tuple[float, ...]
+    snr_edges: tuple[float, ...]
+    accuracy: tuple[tuple[float, ...], ...]
+    counts: tuple[tuple[int, ...], ...]
+
+    def __post_init__(self) -> None:
+        shape = (len(self.extent_edges_px) - 1, len(self.snr_edges) - 1)
+        if min(shape) < 1 or np.shape(self.accuracy) != shape or np.shape(self.counts) != shape:
+            raise ValueError(f"AccuracyGrid: edges give {shape} cells, accuracy {np.shape(self.accuracy)}, "
+                             f"counts {np.shape(self.counts)}.")
+        if np.any(np.diff(self.extent_edges_px) <= 0) or np.any(np.diff(self.snr_edges) <= 0):
+            raise ValueError("AccuracyGrid: bin edges must increase.")
+
+    @classmethod
+    def from_samples(cls, extent_px, peak_snr, correct, *, extent_edges_px, snr_edges,
+                     min_count: int = MIN_CELL_COUNT) -> AccuracyGrid:
+        """The grid of per-galaxy results: extents (px), peak S/N and whether each was classified right."""
+        extent, snr = np.asarray(extent_px, dtype=float), np.asarray(peak_snr, dtype=float)
+        ok = np.asarray(correct, dtype=bool)
+        ei, si = _bin(extent, extent_edges_px), _bin(snr, snr_edges)
+        shape = (len(extent_edges_px) - 1, len(snr_edges) - 1)
+        inside = (ei >= 0) & (si >= 0)
+        flat = np.ravel_multi_index((ei[inside], si[inside]), shape)
+        n = np.bincount(flat, minlength=shape[0] * shape[1]).reshape(shape)
+        hits = np.bincount(flat, weights=ok[inside], minlength=n.size).reshape(shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            acc = np.where(n >= min_count, hits / n, np.nan)
+        return cls(tuple(float(e) for e in extent_edges_px), tuple(float(e) for e in snr_edges),
+                   tuple(tuple(round(float(a), 4) for a in row) for row in acc),
+                   tuple(tuple(int(c) for c in row) for row in n))
+
+    def expected_accuracy(self, extent_px, peak_snr) -> np.ndarray:
+        """Accuracy of each object's cell (NaN outside the grid, in a sparse cell or when unmeasured)."""
+        extent, snr = _as_float_array(extent_px), _as_float_array(peak_snr)
+        ei, si = _bin(extent, self.extent_edges_px), _bin(snr, self.snr_edges)
+        table = np.asarray(self.accuracy, dtype=float)
+        inside = (ei >= 0) & (si >= 0)
+        return np.where(inside, table[np.maximum(ei, 0), np.maximum(si, 0)], np.nan)
+
+    def accuracy_by_snr(self, min_extent_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lower S/N edges, accuracy, counts) per S/N bin, pooling the rows that start at ``min_extent_px`` or above.
+
+        Cells without an accuracy (too few galaxies) are left out of the pool.
+        """
+        rows = np.asarray(self.extent_edges_px[:-1]) >= min_extent_px
+        acc = np.asarray(self.accuracy, dtype=float)[rows]
+        n = np.where(np.isnan(acc), 0, np.asarray(self.counts, dtype=float)[rows])
+        hits = np.nansum(acc * n, axis=0)
+        total = n.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.asarray(self.snr_edges[:-1]), np.where(total > 0, hits / total, np.nan), total.astype(int)
+
+    def as_dict(self) -> dict:
+        """Plain lists (NaN as None), for a ``weights_only`` checkpoint or JSON."""
+        return {"extent_edges_px": list(self.extent_edges_px), "snr_edges": list(self.snr_edges),
+                "accuracy": [[None if np.isnan(a) else a for a in row] for row in self.accuracy],
+                "counts": [list(row) for row in self.counts]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AccuracyGrid:
+        return cls(tuple(float(e) for e in d["extent_edges_px"]), tuple(float(e) for e in d["snr_edges"]),
+                   tuple(tuple(np.nan if a is None else float(a) for a in row) for row in d["accuracy"]),
+                   tuple(tuple(int(c) for c in row) for row in d["counts"]))
+
+
+def _bin(values: np.ndarray, edges) -> np.ndarray:
+    """Index of the bin ``edges[i] <= v < edges[i + 1]`` of each value; -1 outside or NaN."""
+    edges = np.asarray(edges, dtype=float)
+    idx = np.searchsorted(edges, values, side="right") - 1
+    return np.where(np.isfinite(values) & (idx >= 0) & (idx < len(edges) - 1), idx, -1)

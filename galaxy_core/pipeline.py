@@ -125,7 +125,8 @@ def detect(field: Field, rgb: np.ndarray, settings: RunSettings, *, detector=Non
 
 def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=None, tta: bool = False,
              progress: Progress | None = None, batch: int = 64) -> list[Detection]:
-    """Detections with the six class probabilities, the most probable class as label and the extent.
+    """Detections with the six class probabilities, the most probable class as label, the extent,
+    the peak S/N and the accuracy expected at that extent and S/N (when the classifier has its grid).
 
     Each object is framed with the other detections' boxes left out of its
     segment (:func:`~galaxy_core.framing.frame_detection`), so a neighbour does
@@ -138,21 +139,25 @@ def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=Non
     classifier = classifier or load_classifier()
     size = classifier.input_size
     boxes = detection_boxes(detections)
-    probs, extents = [], []
+    probs, extents, snrs = [], [], []
     for start in range(0, len(detections), batch):
         chunk = detections[start : start + batch]
         framed = [frame_detection(rgb, d, size, settings=classifier.framing, others=boxes) for d in chunk]
-        extents += [extent for _, extent in framed]
-        crops = np.stack([crop for crop, _ in framed])
+        extents += [f.extent_px for f in framed]
+        snrs += [f.peak_snr for f in framed]
+        crops = np.stack([f.crop for f in framed])
         probs.append(np.asarray(classifier.predict(crops, tta=tta, framed=True), dtype=float))
         if progress:
             progress(min(1.0, (start + len(chunk)) / len(detections)),
                      f"Classified {start + len(chunk)} of {len(detections)} objects")
     all_probs = np.concatenate(probs)
+    grid = classifier.accuracy_grid
+    accuracy = (grid.expected_accuracy(extents, snrs) if grid is not None
+                else np.full(len(extents), np.nan))
     return [
         replace(d, probs=tuple(float(p) for p in row), label=CLASS_NAMES[int(np.argmax(row))],
-                extent_px=extent)
-        for d, row, extent in zip(detections, all_probs, extents, strict=True)
+                extent_px=extent, peak_snr=snr, morph_accuracy=None if np.isnan(acc) else float(acc))
+        for d, row, extent, snr, acc in zip(detections, all_probs, extents, snrs, accuracy, strict=True)
     ]
 
 

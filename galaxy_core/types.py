@@ -101,6 +101,14 @@ class Detection:
         extent_px: the object's size as the classifier's framing measured it
             (4 x the rms radius along its segment's major axis, px), or None
             when unclassified; see :mod:`galaxy_core.morph_reliability`.
+        peak_snr: how far the object stands out of the noise in the rendered
+            picture the classifier saw (its 1 px-smoothed luminance peak over
+            the smoothed sky's noise, :attr:`galaxy_core.framing.Extent.peak_snr`),
+            or None when unclassified.
+        morph_accuracy: the share of validation galaxies of this measured
+            extent and peak S/N that the classifier got right
+            (:class:`galaxy_core.morph_reliability.AccuracyGrid`), or None where
+            not measured.
     """
 
     id: int
@@ -117,6 +125,8 @@ class Detection:
     dec: float | None = None
     snr: float | None = None
     extent_px: float | None = None
+    peak_snr: float | None = None
+    morph_accuracy: float | None = None
 
     @property
     def width(self) -> float:

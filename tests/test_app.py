@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from galaxy_core import demo, pipeline
 from galaxy_core.errors import GalaxyCoreError
-from galaxy_core.morph_reliability import MIN_EXTENT_PX
+from galaxy_core.morph_reliability import MIN_EXTENT_PX, MIN_PEAK_SNR
 from galaxy_core.synthetic import make_wcs
 from galaxy_core.synthetic import synthetic_field as make_synthetic
 from galaxy_core.types import CLASS_NAMES
@@ -571,6 +571,7 @@ def test_demo_mode_uses_the_shipped_detector_and_classifier():
     assert_clean(at)
     assert shown_counts(at) == (visible - small, total)
     assert (table_of(at)["size"] >= MIN_EXTENT_PX).all()
+    assert not (table_of(at)["S/N"] < MIN_PEAK_SNR).any()
     assert not any("classified detections shown are under" in c.value for c in at.caption)
     at.checkbox(key="sep_overlay").check().run()
     assert_clean(at)

@@ -32,13 +32,18 @@ def test_columns_in_the_fixed_order(detections):
     df = to_frame([*detections, small])
     assert list(df.columns) == [
         "id", "x_min", "y_min", "x_max", "y_max", "x", "y", "score", "label", *CLASS_NAMES, "ra", "dec",
-        "extent_px", "morph_reliable",
+        "extent_px", "peak_snr", "morph_accuracy", "morph_reliable",
     ]
     assert df.loc[0, "Elliptical"] == 0.6
     assert np.isnan(df.loc[1, "Spiral"]) and np.isnan(df.loc[0, "ra"])
     # only a classified object large enough for morphology is marked reliable
     assert df["morph_reliable"].tolist() == [True, False, False]
     assert df.loc[2, "extent_px"] == 7.5 and np.isnan(df.loc[1, "extent_px"])
+    # a large but faint object is not trusted either
+    faint = detections[0].with_(peak_snr=12.0, morph_accuracy=0.55)
+    row = to_frame([faint]).iloc[0]
+    assert not row["morph_reliable"] and row["peak_snr"] == 12.0 and row["morph_accuracy"] == 0.55
+    assert from_frame(to_frame([faint])) == [faint]
 
 
 def test_empty_catalogue_has_all_columns():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 from synthetic_galaxy import galaxy_image
 
 from galaxy_core.errors import GalaxyCoreError
@@ -96,16 +97,40 @@ def _pair(separation: float) -> tuple[np.ndarray, Detection, Detection]:
 def test_neighbour_boxes_keep_a_bright_neighbour_out_of_the_extent():
     alone = galaxy_image(200, scale_px=3.0, axis_ratio=1.0, centre=(100.0, 100.0), peak=150.0, seed=1)
     field, det_small, det_big = _pair(separation=30.0)
-    _, ref = frame_detection(alone, det_small, 64)
-    _, merged = frame_detection(field, det_small, 64)
-    _, deblended = frame_detection(field, det_small, 64, others=detection_boxes([det_small, det_big]))
+    ref = frame_detection(alone, det_small, 64).extent_px
+    merged = frame_detection(field, det_small, 64).extent_px
+    deblended = frame_detection(field, det_small, 64, others=detection_boxes([det_small, det_big])).extent_px
     assert merged > 1.5 * ref  # the neighbour's light joins the segment
     # Only the neighbour's light inside the small one's own box is left: within 25 %.
     assert abs(np.log(deblended / ref)) < np.log(1.25) < abs(np.log(merged / ref))
     # The big one keeps its own size: the small one's box lies inside its own box.
-    _, big_alone = frame_detection(field, det_big, 64)
-    _, big_with = frame_detection(field, det_big, 64, others=detection_boxes([det_small, det_big]))
+    big_alone = frame_detection(field, det_big, 64).extent_px
+    big_with = frame_detection(field, det_big, 64, others=detection_boxes([det_small, det_big])).extent_px
     assert big_with == pytest.approx(big_alone, rel=0.05)
+
+
+def test_peak_snr_is_the_smoothed_peak_over_the_smoothed_sky_noise():
+    noiseless = galaxy_image(160, scale_px=6.0, axis_ratio=1.0, peak=150.0, sky=80.0, noise=0.0)
+    smooth_peak = ndimage.gaussian_filter(noiseless.astype(float).mean(axis=2) - 80.0, 1.0).max()
+    for noise in (4.0, 16.0):
+        # white noise of sigma ``noise`` per channel: sigma / sqrt(3) in the luminance, then smoothing
+        # by a 1 px Gaussian divides it by 2 sqrt(pi)
+        expected = smooth_peak / (noise / np.sqrt(3.0) / (2.0 * np.sqrt(np.pi)))
+        got = measure_extent(galaxy_image(160, scale_px=6.0, axis_ratio=1.0, peak=150.0, sky=80.0,
+                                          noise=noise, seed=3)).peak_snr
+        assert got == pytest.approx(expected, rel=0.15)
+    assert frame_detection(noiseless, Detection(1, 60, 60, 100, 100, 79.5, 79.5, 0.9), 64).peak_snr > 1000
+
+
+def test_peak_snr_counts_correlated_noise_in_full():
+    rng = np.random.default_rng(0)
+    clean = galaxy_image(160, scale_px=6.0, axis_ratio=1.0, peak=150.0, sky=80.0, noise=0.0).astype(float)
+    white = rng.normal(0.0, 8.0, clean.shape)
+    # Same per-pixel sigma, but each value repeated over 2 x 2 pixels (as resampling correlates noise).
+    blocky = np.kron(rng.normal(0.0, 8.0, (80, 80, 3)), np.ones((2, 2, 1)))
+    snr = [measure_extent(np.clip(np.round(clean + n), 0, 255).astype(np.uint8)).peak_snr
+           for n in (white, blocky)]
+    assert snr[1] < 0.7 * snr[0]
 
 
 def test_bad_shape_is_a_user_error():

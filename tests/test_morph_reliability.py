@@ -9,7 +9,14 @@ from synthetic_galaxy import galaxy_image
 from galaxy_core import pipeline
 from galaxy_core.classifier import Classifier
 from galaxy_core.framing import crop_for_detection, frame_detection
-from galaxy_core.morph_reliability import MIN_EXTENT_PX, morphology_reliable, smallest_reliable_size
+from galaxy_core.morph_reliability import (
+    MIN_EXTENT_PX,
+    MIN_PEAK_SNR,
+    AccuracyGrid,
+    morphology_reliable,
+    smallest_reliable_size,
+    smallest_reliable_snr,
+)
 from galaxy_core.types import Detection
 
 
@@ -21,6 +28,48 @@ def test_threshold_handles_scalars_arrays_and_missing_sizes():
     assert bool(morphology_reliable(MIN_EXTENT_PX)) and not bool(morphology_reliable(MIN_EXTENT_PX - 0.1))
     assert not bool(morphology_reliable(None)) and not bool(morphology_reliable(np.nan))
     assert morphology_reliable([40.0, np.nan, 3.0]).tolist() == [True, False, False]
+
+
+def test_low_snr_can_only_withdraw_trust():
+    big = MIN_EXTENT_PX + 10.0
+    assert morphology_reliable([big, big, big, big], [MIN_PEAK_SNR, MIN_PEAK_SNR - 1, np.nan, None]).tolist() == \
+        [True, False, True, True]
+    assert not bool(morphology_reliable(MIN_EXTENT_PX - 1.0, 1e4))  # small stays untrusted
+
+
+def test_snr_rule_pools_large_objects_and_stops_at_the_first_drop():
+    # rows: < 24 px (ignored by the rule), 24-48, >= 48; S/N bins 0-15, 15-30, 30-60, >= 60
+    acc = ((0.1, 0.2, 0.3, 0.4), (0.50, 0.70, 0.80, 0.82), (0.52, 0.74, 0.79, 0.84))
+    grid = AccuracyGrid((0.0, 24.0, 48.0, np.inf), (0.0, 15.0, 30.0, 60.0, np.inf), acc, ((100,) * 4,) * 3)
+    edges, pooled, n = grid.accuracy_by_snr(24.0)
+    assert pooled == pytest.approx([0.51, 0.72, 0.795, 0.83]) and n.tolist() == [200] * 4
+    assert smallest_reliable_snr(grid) == 30.0  # 0.72 is more than 0.05 below 0.83
+    assert smallest_reliable_snr(grid, tolerance=0.15) == 15.0
+    assert smallest_reliable_snr(grid, min_extent_px=100.0) is None
+
+
+def test_accuracy_grid_bins_measured_samples():
+    rng = np.random.default_rng(0)
+    extent = rng.uniform(4.0, 60.0, 4000)
+    snr = rng.uniform(5.0, 200.0, 4000)
+    # right when large and bright, wrong when small or faint
+    correct = (extent >= 24.0) & (snr >= 50.0)
+    grid = AccuracyGrid.from_samples(extent, snr, correct, extent_edges_px=(0, 24, np.inf),
+                                     snr_edges=(0, 50, np.inf))
+    assert np.array_equal(grid.accuracy, ((0.0, 0.0), (0.0, 1.0)))
+    assert sum(map(sum, grid.counts)) == 4000
+    got = grid.expected_accuracy([30.0, 30.0, 10.0, np.nan, -1.0], [100.0, 20.0, 100.0, 100.0, 100.0])
+    assert got[:3].tolist() == [1.0, 0.0, 0.0] and np.isnan(got[3:]).all()
+    assert AccuracyGrid.from_dict(grid.as_dict()) == grid
+
+
+def test_sparse_cells_have_no_accuracy():
+    grid = AccuracyGrid.from_samples([10.0] * 5 + [30.0] * 100, [100.0] * 105, [True] * 105,
+                                     extent_edges_px=(0, 24, np.inf), snr_edges=(0, np.inf), min_count=40)
+    assert np.isnan(grid.accuracy[0][0]) and grid.accuracy[1][0] == 1.0 and grid.counts[0][0] == 5
+    assert np.isnan(grid.expected_accuracy(10.0, 100.0))
+    with pytest.raises(ValueError):
+        AccuracyGrid((0.0, 24.0), (0.0, 10.0), ((0.5, 0.5),), ((1, 1),))
 
 
 def test_threshold_rule_wants_the_floor_from_that_size_up():
@@ -40,11 +89,23 @@ def test_shipped_threshold_is_the_one_measured_for_the_shipped_weights():
     assert measured == MIN_EXTENT_PX, "set morph_reliability.MIN_EXTENT_PX to the measured threshold"
 
 
+def test_shipped_weights_carry_their_accuracy_grid_and_snr_threshold():
+    clf = Classifier.load(backend="torch")
+    grid = clf.accuracy_grid
+    assert grid is not None, "weights/classifier.pt has no accuracy_grid: run bench/bench_reliability.py"
+    assert clf.min_peak_snr == smallest_reliable_snr(grid) == MIN_PEAK_SNR, \
+        "set morph_reliability.MIN_PEAK_SNR to the threshold bench_reliability.py derived"
+    acc = np.asarray(grid.accuracy, dtype=float)
+    assert np.nanmax(acc) <= 1.0 and np.nanmin(acc) >= 0.0
+    # Measured, not assumed: large, bright galaxies are classified better than tiny, faint ones.
+    assert grid.expected_accuracy(60.0, 1000.0) > grid.expected_accuracy(9.0, 15.0)
+
+
 def test_frame_detection_measures_the_extent_in_field_pixels():
     big = galaxy_image(300, scale_px=8.0, seed=1)
     small = galaxy_image(300, scale_px=2.0, seed=1)
-    (crop_big, ext_big), (_, ext_small) = (frame_detection(im, _box(149.5, 149.5, h), 64)
-                                           for im, h in ((big, 40.0), (small, 10.0)))
+    (crop_big, ext_big, _), (_, ext_small, _) = (frame_detection(im, _box(149.5, 149.5, h), 64)
+                                                 for im, h in ((big, 40.0), (small, 10.0)))
     assert ext_big / ext_small == pytest.approx(4.0, rel=0.2)
     assert np.array_equal(crop_big, crop_for_detection(big, _box(149.5, 149.5, 40.0), 64))
 
@@ -57,6 +118,11 @@ def test_classified_detections_carry_their_extent():
     big, tiny = pipeline.classify(field, dets)
     assert big.extent_px > MIN_EXTENT_PX > tiny.extent_px > 0
     assert morphology_reliable([big.extent_px, tiny.extent_px]).tolist() == [True, False]
+    # both stand far out of noise of 2 DN; the brighter, larger one further
+    assert big.peak_snr > tiny.peak_snr > 20
+    grid = pipeline.load_classifier().accuracy_grid
+    if grid is not None:  # each detection carries its grid cell's accuracy
+        assert big.morph_accuracy == grid.expected_accuracy(big.extent_px, big.peak_snr)
     assert sum(big.probs) == pytest.approx(1.0)
 
 
