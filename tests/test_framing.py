@@ -133,6 +133,27 @@ def test_peak_snr_counts_correlated_noise_in_full():
     assert snr[1] < 0.7 * snr[0]
 
 
+def test_detected_neighbours_in_the_border_do_not_pass_for_noise():
+    rng = np.random.default_rng(1)
+    alone = galaxy_image(150, scale_px=5.0, axis_ratio=1.0, peak=150.0, sky=80.0, noise=6.0, seed=2)
+    crowded = alone.astype(float)
+    yy, xx = np.mgrid[:150, :150]
+    stars = []
+    for _ in range(60):  # a star field: bright point sources, most of them in the window's border
+        x, y = rng.uniform(3, 147, 2)
+        if abs(x - 75) < 30 and abs(y - 75) < 30:
+            continue
+        crowded += 150.0 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 1.5**2))[..., None]
+        stars.append(Detection(len(stars) + 2, x - 4, y - 4, x + 4, y + 4, x, y, 0.9))
+    crowded = np.clip(np.round(crowded), 0, 255).astype(np.uint8)
+    det = Detection(1, 50.0, 50.0, 100.0, 100.0, 74.5, 74.5, 0.9)
+    ref = frame_detection(alone, det, 64).peak_snr
+    blind = frame_detection(crowded, det, 64).peak_snr
+    masked = frame_detection(crowded, det, 64, others=detection_boxes([det, *stars])).peak_snr
+    assert blind < 0.8 * ref  # the stars inflate the border's scatter
+    assert masked == pytest.approx(ref, rel=0.15)
+
+
 def test_bad_shape_is_a_user_error():
     with pytest.raises(GalaxyCoreError):
         measure_extent(np.zeros((5, 5, 7), np.uint8))
