@@ -67,7 +67,7 @@ def augmented_views(rkey: tuple, det_key: tuple, others_key: str, _rgb: np.ndarr
 
 def reliability_text(d: Detection) -> str:
     """One line: the object's measured size and S/N and the accuracy expected there."""
-    size = "size not measured" if d.extent_px is None else f"about {d.extent_px:.0f} px across"
+    size = "Size not measured" if d.extent_px is None else f"About {d.extent_px:.0f} px across"
     snr = "" if d.peak_snr is None else f", peak S/N {d.peak_snr:.0f}"
     if d.morph_accuracy is None:
         return f"{size}{snr}; no accuracy measured for this size and S/N."

@@ -156,15 +156,12 @@ def _border(a: np.ndarray, b: int) -> np.ndarray:
     return np.concatenate([a[:b].ravel(), a[-b:].ravel(), a[b:h - b, :b].ravel(), a[b:h - b, w - b:].ravel()])
 
 
-def smoothed_noise(smooth: np.ndarray, exclude: np.ndarray | None = None) -> float:
-    """Robust sigma (DN) of a smoothed luminance image's outer border.
+def sky_ring(smooth: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Every third pixel of a smoothed image's outer border (8 % of the shorter side): its sky.
 
-    Measured on the smoothed image itself, so correlated noise (drizzled or
-    resampled pictures) counts fully; every third border pixel is used (ample
-    for a median, and cheap).  ``exclude`` (bool, same shape) marks other
-    objects' pixels, left out so that a crowded border (a star field) does
-    not pass for noise, unless fewer than :data:`MIN_SKY_SAMPLES` would
-    remain.  At least :data:`QUANTISATION_NOISE`.
+    ``exclude`` (bool, same shape) marks other objects' pixels, left out so
+    that a crowded border (a star field) does not pass for sky, unless fewer
+    than :data:`MIN_SKY_SAMPLES` would remain.
     """
     b = max(1, int(round(0.08 * min(smooth.shape))))
     ring = _border(smooth, b)[::3]
@@ -172,8 +169,22 @@ def smoothed_noise(smooth: np.ndarray, exclude: np.ndarray | None = None) -> flo
         sky = ring[~_border(exclude, b)[::3]]
         if sky.size >= MIN_SKY_SAMPLES:
             ring = sky
-    med = np.median(ring)
-    return max(1.4826 * float(np.median(np.abs(ring - med))), QUANTISATION_NOISE)
+    return ring
+
+
+def smoothed_noise(smooth: np.ndarray, exclude: np.ndarray | None = None) -> float:
+    """Robust sigma (DN) of a smoothed luminance image's sky (:func:`sky_ring`).
+
+    Measured on the smoothed image itself, so correlated noise (drizzled or
+    resampled pictures) counts fully.  At least :data:`QUANTISATION_NOISE`.
+    """
+    return _robust_sigma(sky_ring(smooth, exclude))
+
+
+def _robust_sigma(values: np.ndarray) -> float:
+    """1.4826 x the median absolute deviation, at least :data:`QUANTISATION_NOISE` (DN)."""
+    med = np.median(values)
+    return max(1.4826 * float(np.median(np.abs(values - med))), QUANTISATION_NOISE)
 
 
 def measure_extent(image: np.ndarray, *, settings: FramingSettings | None = None,
@@ -204,12 +215,17 @@ def measure_extent(image: np.ndarray, *, settings: FramingSettings | None = None
     lum = luminance(rgb)
     lum -= np.float32(level.mean())
     smooth = ndimage.gaussian_filter(lum, s.smooth_px) if s.smooth_px > 0 else lum
+    # The sky of the smoothed image: where a dark render clips the sky noise at 0, the clipped
+    # values' mean (what smoothing gives) lies above the raw median; left in, it lets noise
+    # join the segment and inflates a faint object's extent up to twice its size.
+    ring = sky_ring(smooth, exclude)
+    smooth -= np.float32(np.median(ring))
     # Smoothing lowers the noise by about 1 / (2 sqrt(pi) sigma_smooth) per pixel.
     noise = sigma / (2.0 * np.sqrt(np.pi) * s.smooth_px) if s.smooth_px >= 0.5 else sigma
     icx, icy = int(np.clip(round(cx), 0, w - 1)), int(np.clip(round(cy), 0, h - 1))
     r = max(2, int(0.1 * min(h, w)))
     peak = float(smooth[max(icy - r, 0):icy + r + 1, max(icx - r, 0):icx + r + 1].max())
-    snr = peak / smoothed_noise(smooth, exclude) if with_snr else float("nan")
+    snr = peak / _robust_sigma(ring) if with_snr else float("nan")
     mask = smooth > max(s.nsigma * noise, s.peak_fraction * peak, 1.0)
     if exclude is not None:
         mask &= ~exclude

@@ -25,9 +25,9 @@ The extent is the one framing measures for every classified detection
 (:attr:`Detection.extent_px`: 4 x the rms radius along the major axis of the
 object's segment, field px).
 
-Size is not all: noise hides arms and discs too, and in a noisy picture it
-also inflates the measured extent (noise joins the segment), so a faint small
-galaxy can look large enough.  :class:`AccuracyGrid` holds the accuracy
+Size is not all: noise hides arms and discs too (and, until framing measured
+the sky on the smoothed border, it inflated a faint galaxy's measured extent
+up to twice its size).  :class:`AccuracyGrid` holds the accuracy
 measured by ``bench/bench_reliability.py`` for each cell of measured extent x
 measured peak S/N (:attr:`Detection.peak_snr`), and every classified detection
 carries its cell's value (:attr:`Detection.morph_accuracy`).  A class is

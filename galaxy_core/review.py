@@ -52,7 +52,7 @@ def filter_catalog(df: pd.DataFrame, *, min_score: float = 0.0,
 
     Labels are compared as written, so an unclassified ``"object"`` is kept
     only when ``"object"`` is among ``classes``.  ``reliable_only`` keeps only
-    rows whose ``morph_reliable`` is True (classified and large enough for
+    rows whose ``morph_reliable`` is True (classified, large and bright enough for
     morphology, :mod:`galaxy_core.morph_reliability`).
     """
     if not 0.0 <= float(min_score) <= 1.0:

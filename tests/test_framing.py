@@ -101,8 +101,8 @@ def test_neighbour_boxes_keep_a_bright_neighbour_out_of_the_extent():
     merged = frame_detection(field, det_small, 64).extent_px
     deblended = frame_detection(field, det_small, 64, others=detection_boxes([det_small, det_big])).extent_px
     assert merged > 1.5 * ref  # the neighbour's light joins the segment
-    # Only the neighbour's light inside the small one's own box is left: within 25 %.
-    assert abs(np.log(deblended / ref)) < np.log(1.25) < abs(np.log(merged / ref))
+    # Only the neighbour's light inside the small one's own box is left: within 30 %.
+    assert abs(np.log(deblended / ref)) < np.log(1.3) < abs(np.log(merged / ref))
     # The big one keeps its own size: the small one's box lies inside its own box.
     big_alone = frame_detection(field, det_big, 64).extent_px
     big_with = frame_detection(field, det_big, 64, others=detection_boxes([det_small, det_big])).extent_px
