@@ -76,7 +76,7 @@ class Extent:
         angle_deg: major-axis angle from the +x axis towards +y, degrees.
         n_pixels: pixels in the segment (0 when nothing was found above sky).
         peak_snr: the central peak of the smoothed luminance above sky over the
-            smoothed sky's noise (see :func:`smoothed_noise`); how far the object
+            smoothed sky's robust sigma (:func:`sky_ring`); how far the object
             stands out of the noise in the picture the classifier sees.
     """
 
@@ -120,6 +120,11 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     return (rgb[..., 0].astype(np.float32) + rgb[..., 1] + rgb[..., 2]) / np.float32(3.0)
 
 
+def sky_border_px(shape: tuple[int, ...]) -> int:
+    """Width (px) of the outer border taken as an image's sky: 8 % of its shorter side, at least 1."""
+    return max(1, int(round(0.08 * min(shape[:2]))))
+
+
 def sky_stats(image: np.ndarray) -> tuple[np.ndarray, float]:
     """Per-channel sky level (median of the outer border, DN) and luminance sky sigma (DN).
 
@@ -127,8 +132,7 @@ def sky_stats(image: np.ndarray) -> tuple[np.ndarray, float]:
     than sorting on the small crops the classifier sees).
     """
     rgb = _as_rgb_uint8(image)
-    h, w = rgb.shape[:2]
-    b = max(1, int(round(0.08 * min(h, w))))
+    b = sky_border_px(rgb.shape)
     border = np.concatenate([rgb[:b].reshape(-1, 3), rgb[-b:].reshape(-1, 3),
                              rgb[:, :b].reshape(-1, 3), rgb[:, -b:].reshape(-1, 3)])
     level = np.array([_median_of_counts(np.bincount(border[:, c], minlength=256)) for c in range(3)],
@@ -141,12 +145,12 @@ def sky_stats(image: np.ndarray) -> tuple[np.ndarray, float]:
     return level, max(sigma, 1.0)
 
 
-#: Smallest noise :func:`smoothed_noise` returns (DN): uint8 rounding noise of the luminance
+#: Smallest noise :func:`robust_sigma` returns (DN): uint8 rounding noise of the luminance
 #: (1/sqrt(12) DN per channel, over sqrt(3) for the mean) after smoothing by 1 px.
 QUANTISATION_NOISE = 1.0 / np.sqrt(12.0) / np.sqrt(3.0) / (2.0 * np.sqrt(np.pi))
 
 
-#: Fewest border pixels left after masking other objects for :func:`smoothed_noise` to use the mask.
+#: Fewest border pixels left after masking other objects for :func:`sky_ring` to use the mask.
 MIN_SKY_SAMPLES = 64
 
 
@@ -157,13 +161,15 @@ def _border(a: np.ndarray, b: int) -> np.ndarray:
 
 
 def sky_ring(smooth: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
-    """Every third pixel of a smoothed image's outer border (8 % of the shorter side): its sky.
+    """Every third pixel of a smoothed image's outer border (:func:`sky_border_px`): its sky.
 
-    ``exclude`` (bool, same shape) marks other objects' pixels, left out so
-    that a crowded border (a star field) does not pass for sky, unless fewer
-    than :data:`MIN_SKY_SAMPLES` would remain.
+    Its median is the smoothed image's sky level and its :func:`robust_sigma`
+    the smoothed noise, which counts correlated noise (drizzled or resampled
+    pictures) in full.  ``exclude`` (bool, same shape) marks other objects'
+    pixels, left out so that a crowded border (a star field) does not pass for
+    sky, unless fewer than :data:`MIN_SKY_SAMPLES` would remain.
     """
-    b = max(1, int(round(0.08 * min(smooth.shape))))
+    b = sky_border_px(smooth.shape)
     ring = _border(smooth, b)[::3]
     if exclude is not None:
         sky = ring[~_border(exclude, b)[::3]]
@@ -172,16 +178,7 @@ def sky_ring(smooth: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarra
     return ring
 
 
-def smoothed_noise(smooth: np.ndarray, exclude: np.ndarray | None = None) -> float:
-    """Robust sigma (DN) of a smoothed luminance image's sky (:func:`sky_ring`).
-
-    Measured on the smoothed image itself, so correlated noise (drizzled or
-    resampled pictures) counts fully.  At least :data:`QUANTISATION_NOISE`.
-    """
-    return _robust_sigma(sky_ring(smooth, exclude))
-
-
-def _robust_sigma(values: np.ndarray) -> float:
+def robust_sigma(values: np.ndarray) -> float:
     """1.4826 x the median absolute deviation, at least :data:`QUANTISATION_NOISE` (DN)."""
     med = np.median(values)
     return max(1.4826 * float(np.median(np.abs(values - med))), QUANTISATION_NOISE)
@@ -225,7 +222,7 @@ def measure_extent(image: np.ndarray, *, settings: FramingSettings | None = None
     icx, icy = int(np.clip(round(cx), 0, w - 1)), int(np.clip(round(cy), 0, h - 1))
     r = max(2, int(0.1 * min(h, w)))
     peak = float(smooth[max(icy - r, 0):icy + r + 1, max(icx - r, 0):icx + r + 1].max())
-    snr = peak / _robust_sigma(ring) if with_snr else float("nan")
+    snr = peak / robust_sigma(ring) if with_snr else float("nan")
     mask = smooth > max(s.nsigma * noise, s.peak_fraction * peak, 1.0)
     if exclude is not None:
         mask &= ~exclude

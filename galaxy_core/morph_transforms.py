@@ -18,6 +18,8 @@ import torch
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from galaxy_core.framing import sky_border_px
+
 #: Default normalisation (measured on the training cache; the checkpoint stores its own).
 DEFAULT_MEAN = (0.09, 0.08, 0.07)
 DEFAULT_STD = (0.13, 0.12, 0.11)
@@ -101,7 +103,7 @@ class DistantGalaxy:
     def _sky_noise(self, small: torch.Tensor) -> torch.Tensor:
         full = 255.0 if small.dtype == torch.uint8 else 1.0
         x = small.float()
-        b = max(1, round(0.08 * min(x.shape[-2:])))
+        b = sky_border_px(x.shape[-2:])
         border = torch.cat([x[:, :b].flatten(1), x[:, -b:].flatten(1),
                             x[:, :, :b].flatten(1), x[:, :, -b:].flatten(1)], dim=1)
         sky = border.median(dim=1).values.view(-1, 1, 1)
