@@ -147,6 +147,8 @@ class RunResult:
     classified: bool
     seconds: float
     upsample: float = 1
+    min_score: float = 0.0
+    detect_tta: bool = False
     thumbs: dict[int, str] = field(default_factory=dict, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _frame: pd.DataFrame | None = field(default=None, repr=False)

@@ -91,7 +91,8 @@ def page() -> None:
 
     df = result.frame()
     with filter_box, guarded("reading the filters", reraise=True):
-        filters = filter_controls(df["label"].tolist(), classified=result.classified)
+        filters = filter_controls(df["label"].tolist(), classified=result.classified,
+                                  floor=result.min_score)
     shown = visible(df, filters)
     rkey = caching.settings_key(render_settings)
 
@@ -99,9 +100,12 @@ def page() -> None:
         return caching.full_rgb(loaded.key, field, rkey, render_settings)
 
     with tab_inspect:
-        small = f" (small-object pass {result.upsample}x)" if result.upsample > 1 else ""
-        st.caption(f"{result.method} detector{small}{' + classifier' if result.classified else ''}: "
-                   f"{len(df)} detections in {result.seconds:.1f} s (cached for these settings).")
+        notes = [f"small-object pass {result.upsample}x"] if result.upsample > 1 else []
+        notes += ["4 flips"] if result.detect_tta else []
+        extras = f" ({', '.join(notes)})" if notes else ""
+        st.caption(f"{result.method} detector{extras}{' + classifier' if result.classified else ''}: "
+                   f"{len(df)} detections scoring {result.min_score:.2f} or more in "
+                   f"{result.seconds:.1f} s (cached for these settings).")
         small_objects_note(shown)
         if tab_inspect.open:
             sep = ()

@@ -40,11 +40,18 @@ class Filters:
     reliable_only: bool = False
 
 
-def filter_controls(labels: list[str], *, classified: bool = False) -> Filters:
-    """Sidebar widgets: score threshold, classes, objects with a trustworthy class, order, sep overlay."""
+def filter_controls(labels: list[str], *, classified: bool = False, floor: float = 0.0) -> Filters:
+    """Sidebar widgets: score threshold, classes, objects with a trustworthy class, order, sep overlay.
+
+    The threshold slider starts at the run's score ``floor`` (nothing below it was kept).
+    """
     st.header("3. Filter")
-    min_score = st.slider("Confidence threshold", 0.0, 1.0, 0.25, 0.01, key="threshold",
-                          help="Hide detections scoring below this (no model is re-run).")
+    floor = round(float(floor), 2)
+    min_score = st.slider("Confidence threshold", floor, 1.0, max(0.25, floor), 0.01,
+                          key="threshold",
+                          help="Hide detections scoring below this (no model is re-run). It starts "
+                               "at the run's floor: lower that under Detect to see fainter "
+                               "candidates.")
     options = class_order(labels)
     classes = st.multiselect("Classes shown", options, default=options,
                              key=f"classes@{'|'.join(options)}")

@@ -14,6 +14,8 @@ from galaxy_core.sep_detect import SepDetector
 from galaxy_core.types import Detection
 
 METHOD_NAMES = {"yolo": "YOLO (learned detector)", "sep": "sep (classical baseline)"}
+#: YOLO score floors offered in the sidebar; 0.25 is the detector's operating point.
+FLOORS = (0.05, 0.1, 0.15, 0.25)
 #: Small-object pass factors offered in the sidebar, with their labels.
 UPSAMPLE_NAMES = {1: "Off (native scale)", 1.5: "1.5x upsampled", 2: "2x upsampled"}
 
@@ -33,8 +35,18 @@ def run_controls() -> tuple[pipeline.RunSettings, bool]:
     tta = st.checkbox("Test-time augmentation (8 views)", value=False, key="tta",
                       disabled=not (classify and has_classifier),
                       help="Average the classifier over rotations and flips: steadier, 8x slower.")
-    sigma, minarea, upsample = 3.0, 5, 1
+    sigma, minarea, upsample, floor, detect_tta = 3.0, 5, 1, pipeline.SEP_MIN_SCORE, False
     if method == "yolo":
+        floor = st.select_slider(
+            "Keep boxes scoring at least", FLOORS, value=0.25, key="floor",
+            help="The detector's floor: boxes below it are not kept, and the confidence "
+                 "threshold under Filter starts here. Lower it for fainter candidates (more "
+                 "boxes on noise, and more to classify).")
+        detect_tta = st.checkbox(
+            "Detector test-time augmentation (4 flips)", value=False, key="detect_tta",
+            help="Also run the detector on each tile flipped left-right, top-bottom and both, "
+                 "and average: fewer missed galaxies and fewer boxes on noise (held-out "
+                 "synthetic fields: AP 0.81 to 0.83), about 4x the detection time.")
         upsample = st.selectbox(
             "Small-object pass", tuple(UPSAMPLE_NAMES), format_func=UPSAMPLE_NAMES.get,
             key="upsample",
@@ -46,7 +58,8 @@ def run_controls() -> tuple[pipeline.RunSettings, bool]:
         sigma = st.slider("sep threshold (sigma)", 1.0, 10.0, 3.0, 0.5, key="sep_sigma")
         minarea = st.slider("sep minimum area (px)", 1, 50, 5, key="sep_minarea")
     settings = pipeline.RunSettings(method=method, classify=classify and has_classifier, tta=tta,
-                                    upsample=upsample, sep_thresh_sigma=sigma, sep_minarea=minarea)
+                                    min_score=floor, detect_tta=detect_tta, upsample=upsample,
+                                    sep_thresh_sigma=sigma, sep_minarea=minarea)
     auto = st.toggle("Run on every change", value=True, key="auto_run")
     clicked = st.button("Run", key="run_button", type="primary", disabled=auto)
     return settings, auto or clicked
@@ -85,7 +98,9 @@ def run_detection(loaded: LoadedField, render_settings: RenderSettings,
         return caching.RunResult(tuple(dets), method=method,
                                  classified=any(d.probs is not None for d in dets),
                                  seconds=time.perf_counter() - start,
-                                 upsample=settings.upsample if method == "yolo" else 1)
+                                 upsample=settings.upsample if method == "yolo" else 1,
+                                 min_score=settings.min_score,
+                                 detect_tta=settings.detect_tta and method == "yolo")
 
     try:
         return store.get_or_run(key, compute)

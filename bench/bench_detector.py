@@ -19,6 +19,8 @@
 ``--upsample 2`` (or 1.5) measures the small-object pass (tiles on the field
 upsampled that many times); its figures go to ``bench/out/detector_up2.json``
 (``detector_up1.5.json``) and its pictures get an ``_up2`` (``_up1.5``) suffix.
+``--tta`` measures the detector with its flip test-time augmentation
+(:mod:`galaxy_core.flip_tta`); its outputs get a ``_tta`` suffix.
 """
 
 from __future__ import annotations
@@ -286,12 +288,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip", nargs="*", default=[], choices=["synthetic", "real", "stretch", "speed"])
     p.add_argument("--upsample", type=tiling.as_factor, default=1, choices=tiling.UPSAMPLE_FACTORS,
                    help="the detector's small-object pass factor")
+    p.add_argument("--tta", action="store_true",
+                   help="the detector's flip test-time augmentation (4 views per tile)")
     p.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="inference engine for the accuracy sections and the first speed run")
     args = p.parse_args(argv)
-    tag = "" if args.upsample == 1 else f"_up{args.upsample}"
+    tag = ("" if args.upsample == 1 else f"_up{args.upsample}") + ("_tta" if args.tta else "")
     det = YoloDetector(args.weights, conf=min(args.conf, args.ap_conf), upsample=args.upsample,
-                       backend=args.backend)
+                       tta=args.tta, backend=args.backend)
     import torch
 
     torch.set_num_threads(args.threads)
@@ -306,11 +310,13 @@ def main(argv: list[str] | None = None) -> int:
     if "stretch" not in args.skip:
         stretch_section(det, lib, 100, args.size, results, args.conf)
     if "speed" not in args.skip:
-        fast = YoloDetector(args.weights, conf=args.conf, upsample=args.upsample, backend=args.backend)
+        fast = YoloDetector(args.weights, conf=args.conf, upsample=args.upsample, tta=args.tta,
+                            backend=args.backend)
         speed_section(fast, results, args.repeats)
         if fast.backend == "onnx":
             speed_section(YoloDetector(args.weights, conf=args.conf, upsample=args.upsample,
-                                       backend="torch"), results, args.repeats, key="speed_torch")
+                                       tta=args.tta, backend="torch"),
+                          results, args.repeats, key="speed_torch")
     OUT.mkdir(parents=True, exist_ok=True)
     out = OUT / f"detector{tag}.json"
     out.write_text(json.dumps(results, indent=2))

@@ -37,6 +37,8 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DETECTOR_WEIGHTS = WEIGHTS_DIR / "detector.pt"
 CLASSIFIER_WEIGHTS = WEIGHTS_DIR / "classifier.pt"
 METHODS = ("yolo", "sep")
+#: sep's score floor when a run names none (score = S/N / (S/N + 10): S/N 0.5).
+SEP_MIN_SCORE = 0.05
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,12 @@ class RunSettings:
         classify: add the six class probabilities when the classifier ships.
         tta: classify with test-time augmentation (8 rotations and flips): 8x the
             classifier's time, so off by default for whole fields.
-        min_score: the detector's own floor in [0, 1]; the app filters above it.
+        min_score: the run's score floor in [0, 1): no detection below it is kept
+            (YOLO runs at this confidence); the app filters above it.  None: the
+            method's own, YOLO's operating point (the detector's ``conf``, 0.25)
+            or :data:`SEP_MIN_SCORE` for sep.
+        detect_tta: YOLO's flip test-time augmentation (:mod:`galaxy_core.flip_tta`):
+            each tile also seen flipped three ways, about 4x the detector's time.
         upsample: YOLO's small-object pass: its tiles see the field upsampled
             this many times (1 = native scale; 1.5 or 2 for galaxies 2 to 4 px
             across, 2-3x or about 4x the time).  sep ignores it.
@@ -58,7 +65,8 @@ class RunSettings:
     method: str = "auto"
     classify: bool = True
     tta: bool = False
-    min_score: float = 0.05
+    min_score: float | None = None
+    detect_tta: bool = False
     upsample: float = 1
     sep_thresh_sigma: float = 3.0
     sep_minarea: int = 5
@@ -66,7 +74,7 @@ class RunSettings:
     def __post_init__(self) -> None:
         if self.method not in (*METHODS, "auto"):
             raise GalaxyCoreError(f"Unknown detection method {self.method!r}; use yolo, sep or auto.")
-        if not 0 <= self.min_score < 1:
+        if self.min_score is not None and not 0 <= self.min_score < 1:
             raise GalaxyCoreError("min_score must be in [0, 1).")
         if self.upsample not in UPSAMPLE_FACTORS:
             raise GalaxyCoreError(f"upsample must be one of {UPSAMPLE_FACTORS}.")
@@ -113,14 +121,16 @@ def detect(field: Field, rgb: np.ndarray, settings: RunSettings, *, detector=Non
     method = settings.resolved_method()
     if method == "sep":
         sep_detector = SepDetector(thresh_sigma=settings.sep_thresh_sigma, minarea=settings.sep_minarea)
-        found = sep_detector(field, progress=progress)
+        floor = SEP_MIN_SCORE if settings.min_score is None else settings.min_score
+        found = [d for d in sep_detector(field, progress=progress) if d.score >= floor]
     else:
         if not DETECTOR_WEIGHTS.exists() and detector is None:
             raise GalaxyCoreError("The YOLO detector's weights (weights/detector.pt) are not installed.")
         detector = detector or load_detector()
-        found = detector(rgb, wcs=field.wcs, progress=progress, upsample=settings.upsample)
+        found = detector(rgb, wcs=field.wcs, progress=progress, upsample=settings.upsample,
+                         conf=settings.min_score, tta=settings.detect_tta)
     # Both detectors attach RA/Dec from the field's WCS; only the numbering changes here.
-    return renumber([d for d in found if d.score >= settings.min_score])
+    return renumber(found)
 
 
 def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=None, tta: bool = False,

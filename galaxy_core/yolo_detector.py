@@ -29,6 +29,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ import torch
 from galaxy_core import tiling
 from galaxy_core.catalog import renumber, with_sky
 from galaxy_core.errors import GalaxyCoreError
+from galaxy_core.flip_tta import with_flips
 from galaxy_core.types import Detection
 
 Progress = Callable[[float, str], None]
@@ -55,6 +57,12 @@ BACKENDS = ("auto", "onnx", "torch")
 SOURCE_KEY = "galaxy_core_source_sha256"
 #: Held while ultralytics' logger level is lowered, so concurrent sessions restore it in turn.
 _QUIET_LOCK = threading.RLock()
+#: Confidence floor of each view under test-time augmentation: a fused score is the
+#: mean over the views, so views keep boxes below the caller's threshold.
+TTA_VIEW_CONF = 0.05
+#: Most boxes one tile may give (a 640 px tile of the XDF holds over 1,000 candidates
+#: above 0.05).
+MAX_DET = 3000
 
 
 class YoloDetector:
@@ -76,28 +84,34 @@ class YoloDetector:
             this many times (1, 1.5, 2 or 3; 1 = native scale).  2 finds galaxies
             only 2 to 4 px across (about 4x the time), 1.5 nearly all of them (about
             2-3x the time); a call can override it.
+        tta: test-time augmentation: every tile is also seen flipped left-right,
+            top-bottom and both, and the four views are fused
+            (:mod:`galaxy_core.flip_tta`); about 4x the network's time.  A call can
+            override it, and ``conf`` too.
 
     Thread-safe: calls from concurrent sessions share one model behind a lock.
     """
 
     def __init__(self, weights: str | Path | None = None, *, conf: float = 0.25, iou: float = 0.5,
                  tile: int = 640, overlap: int = 96, margin: float = 2.0, coarse: bool = True,
-                 batch: int = 8, upsample: float = 1, backend: str = "auto") -> None:
+                 batch: int = 8, upsample: float = 1, tta: bool = False,
+                 backend: str = "auto") -> None:
         path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
         if not path.is_file():
             raise GalaxyCoreError(
                 f"The YOLO detector's weights are missing ({path}); train them with "
                 "`python -m galaxy_core.train_detector` or use the sep method."
             )
-        if not 0 <= conf < 1 or not 0 < iou <= 1:
-            raise GalaxyCoreError("The detector needs 0 <= conf < 1 and 0 < iou <= 1.")
+        if not 0 < iou <= 1:
+            raise GalaxyCoreError("The detector needs 0 < iou <= 1.")
         if tile < 64 or tile % 32 or not 0 <= overlap < tile // 2:
             raise GalaxyCoreError("The tile must be a multiple of 32 px (>= 64) and overlap < tile/2.")
         path, self.backend = _engine(path, backend)
-        self.weights, self.conf, self.iou = path, float(conf), float(iou)
+        self.weights, self.conf, self.iou = path, _valid_conf(conf), float(iou)
         self.tile, self.overlap, self.margin = int(tile), int(overlap), float(margin)
         self.coarse, self.batch = bool(coarse), max(1, int(batch))
         self.upsample = self._factor(upsample)
+        self.tta = bool(tta)
         self._lock = threading.Lock()
         self._model = _load(path)
         with _quiet():
@@ -108,14 +122,17 @@ class YoloDetector:
         return (f"YoloDetector(weights={self.weights.name!r}, backend={self.backend!r}, "
                 f"conf={self.conf}, iou={self.iou}, "
                 f"tile={self.tile}, overlap={self.overlap}, coarse={self.coarse}, "
-                f"upsample={self.upsample})")
+                f"upsample={self.upsample}, tta={self.tta})")
 
     def __call__(self, rgb: np.ndarray, *, wcs=None, progress: Progress | None = None,
-                 upsample: float | None = None) -> list[Detection]:
+                 upsample: float | None = None, conf: float | None = None,
+                 tta: bool | None = None) -> list[Detection]:
         """Detections in a uint8 (H, W, 3) picture, best first, with RA/Dec when ``wcs`` is given.
 
-        ``upsample`` overrides the detector's small-object pass factor for this call.
+        ``upsample``, ``conf`` and ``tta`` override the detector's own settings for this call.
         """
+        conf = self.conf if conf is None else _valid_conf(conf)
+        tta = self.tta if tta is None else bool(tta)
         image = _as_rgb(rgb)
         height, width = image.shape[:2]
         factor = self.upsample if upsample is None else self._factor(upsample)
@@ -125,12 +142,18 @@ class YoloDetector:
                 f"{MAX_UPSAMPLED_PIXELS // factor**2 / 1e6:.0f} megapixels; this one has "
                 f"{height * width / 1e6:.0f}. Turn the small-object pass off."
             )
-        merged = tiling.detect_tiled(
-            image, self._predict, tile=self.tile, overlap=self.overlap, margin=self.margin,
+        if tta:
+            predict = with_flips(partial(self._predict, conf=min(conf, TTA_VIEW_CONF)))
+        else:
+            predict = partial(self._predict, conf=conf)
+        boxes, scores, labels = tiling.detect_tiled(
+            image, predict, tile=self.tile, overlap=self.overlap, margin=self.margin,
             coarse=self.coarse, iou=self.iou, batch=self.batch, upsample=factor,
-            progress=progress, name="YOLO",
+            progress=progress, name="YOLO with flips" if tta else "YOLO",
         )
-        detections = self._to_detections(*merged, height=height, width=width)
+        keep = scores >= conf
+        detections = self._to_detections(boxes[keep], scores[keep], labels[keep],
+                                          height=height, width=width)
         return with_sky(renumber(detections), wcs)
 
     def _factor(self, upsample) -> int | float:
@@ -144,12 +167,13 @@ class YoloDetector:
             )
         return tiling.as_factor(upsample)
 
-    def _predict(self, tiles: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """ultralytics on RGB tiles -> per tile (edge boxes (n, 4), scores, class ids)."""
+    def _predict(self, tiles: list[np.ndarray], *,
+                 conf: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """ultralytics on RGB tiles -> per tile (edge boxes (n, 4), scores, class ids) >= ``conf``."""
         tiles = [t[..., ::-1] for t in tiles]  # ultralytics takes numpy images as BGR (OpenCV)
         with self._lock, _quiet():
-            results = self._model.predict(tiles, imgsz=self.tile, conf=self.conf, iou=self.iou,
-                                           agnostic_nms=True, max_det=1000, device="cpu",
+            results = self._model.predict(tiles, imgsz=self.tile, conf=conf, iou=self.iou,
+                                           agnostic_nms=True, max_det=MAX_DET, device="cpu",
                                            verbose=False)
             # ultralytics' device setup caps torch at (cores - 1) threads; undo it
             torch.set_num_threads(_THREADS)
@@ -171,6 +195,17 @@ class YoloDetector:
             for b, s, c in zip(boxes, scores, labels, strict=True)
             if b[2] - b[0] > 0 and b[3] - b[1] > 0
         ]
+
+
+def _valid_conf(conf) -> float:
+    """``conf`` as a float in [0, 1), or a GalaxyCoreError."""
+    try:
+        value = float(conf)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0 <= value < 1:
+        raise GalaxyCoreError(f"The detector's confidence floor must be in [0, 1), not {conf!r}.")
+    return value
 
 
 def _as_rgb(rgb: np.ndarray) -> np.ndarray:

@@ -604,3 +604,29 @@ def _sep_share(at: AppTest) -> float:
     text = next(c.value for c in at.caption if c.value.startswith("The boxes shown contain"))
     found, total = re.search(r"contain (\d+) of sep's (\d+) sources", text).groups()
     return int(found) / int(total)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not pipeline.DETECTOR_WEIGHTS.exists(), reason="weights/detector.pt is not trained yet")
+def test_yolo_floor_and_flips():
+    """The threshold slider starts at the run's floor; a lower floor keeps more boxes; the
+    detector's flips are a run setting of their own."""
+    at = new_app(classify=False, method="yolo")
+    at.session_state["source"] = SOURCE["xdf"]
+    at.run()
+    assert_clean(at)
+    slider = at.slider(key="threshold")
+    assert slider.min == 0.25 and slider.value == 0.25
+    total = shown_counts(at)[1]
+    assert any(c.value.startswith("yolo detector: ") and "scoring 0.25 or more" in c.value
+               for c in at.caption)
+    at.select_slider(key="floor").set_value(0.1).run()
+    assert_clean(at)
+    assert at.slider(key="threshold").min == 0.1
+    assert shown_counts(at)[1] > total
+    at.slider(key="threshold").set_value(0.1).run()
+    assert shown_counts(at)[0] == shown_counts(at)[1]  # every box kept is shown
+    at.checkbox(key="detect_tta").check().run()
+    assert_clean(at)
+    assert any(c.value.startswith("yolo detector (4 flips): ") for c in at.caption)
+    assert min(table_of(at)["score"]) >= 0.1

@@ -128,3 +128,41 @@ def test_cli_small_object_pass(tmp_path, capsys):
         with pytest.raises(SystemExit) as refused:  # argparse's usage error
             main(["detect", str(path), "--upsample", bad])
         assert refused.value.code == 2 and "invalid" in capsys.readouterr().err
+
+
+needs_detector = pytest.mark.skipif(not pipeline.DETECTOR_WEIGHTS.exists(),
+                                    reason="weights/detector.pt is not trained yet")
+
+
+@pytest.mark.slow
+@needs_detector
+def test_yolo_runs_at_the_settings_floor():
+    """min_score is YOLO's own floor: a lower floor keeps boxes under the 0.25 operating point."""
+    from galaxy_core.demo import DEMO_FIELDS
+
+    field = DEMO_FIELDS["xdf"]()
+    default = pipeline.run(field, settings=pipeline.RunSettings(method="yolo", classify=False))
+    loose = pipeline.run(field, settings=pipeline.RunSettings(method="yolo", classify=False,
+                                                              min_score=0.1))
+    assert min(d.score for d in default) >= pipeline.load_detector().conf == 0.25
+    assert min(d.score for d in loose) >= 0.1
+    assert sum(d.score < 0.25 for d in loose) > 100
+    assert len(loose) > len(default)
+
+
+@pytest.mark.slow
+@needs_detector
+def test_cli_detect_tta_and_floor(tmp_path, capsys):
+    field, _ = synthetic_field(seed=3, size=256, n_galaxies=6, n_stars=2)
+    path = tmp_path / "f.fits"
+    fits.PrimaryHDU(field.data[0], header=field.wcs.to_header()).writeto(path)
+    frames = {}
+    for name, extra in {"plain": [], "tta": ["--detect-tta"],
+                        "tta_floor": ["--detect-tta", "--min-score", "0.5"]}.items():
+        assert main(["detect", str(path), "--method", "yolo", "--no-classify", *extra]) == 0
+        frames[name] = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert len(frames["plain"]) > 0 and len(frames["tta"]) > 0
+    assert frames["plain"]["score"].min() >= 0.25 and frames["tta"]["score"].min() >= 0.25
+    strict = frames["tta"][frames["tta"]["score"] >= 0.5]
+    np.testing.assert_allclose(frames["tta_floor"][["x", "y", "score"]].to_numpy(),
+                               strict[["x", "y", "score"]].to_numpy())

@@ -70,6 +70,21 @@ def test_small_object_pass_keeps_positions_in_field_pixels(detector, factor):
 
 
 @needs_weights
+@pytest.mark.slow
+def test_flip_tta_finds_planted_objects_within_2px(detector):
+    field = _planted_field(seed=4)
+    flipped = detector(render(field, RenderSettings()), tta=True)
+    centres = np.array([(d.x, d.y) for d in flipped])
+    for x, y, *_ in PLANTED:
+        assert np.hypot(centres[:, 0] - x, centres[:, 1] - y).min() <= 2.0
+    assert len(PLANTED) <= len(flipped) <= len(PLANTED) + 2
+    assert all(0.25 <= d.score <= 1 for d in flipped)
+    assert repr(detector).endswith("tta=False)")
+    with pytest.raises(GalaxyCoreError, match="confidence floor"):
+        detector(np.zeros((64, 64, 3), np.uint8), conf=1.5)
+
+
+@needs_weights
 def test_small_object_pass_refuses_bad_factors_and_huge_fields(detector, monkeypatch):
     import galaxy_core.yolo_detector as yd
 
