@@ -32,7 +32,7 @@ def run_controls() -> tuple[pipeline.RunSettings, bool]:
     classify = st.checkbox("Classify morphology", key="classify",
                            disabled=not has_classifier,
                            help=None if has_classifier else "The classifier's weights are not installed.")
-    tta = st.checkbox("Test-time augmentation (8 views)", value=False, key="tta",
+    tta = st.checkbox("Classifier test-time augmentation (8 views)", value=False, key="tta",
                       disabled=not (classify and has_classifier),
                       help="Average the classifier over rotations and flips: steadier, 8x slower.")
     sigma, minarea, upsample, floor, detect_tta = 3.0, 5, 1, pipeline.SEP_MIN_SCORE, False
