@@ -140,18 +140,34 @@ def data_uri(rgb: np.ndarray, *, fmt: str = "PNG") -> str:
 
 @dataclass
 class RunResult:
-    """One finished run: its detections, the render they came from, and cached thumbnails."""
+    """One finished run: its detections, the settings that made them, and cached thumbnails."""
 
     detections: tuple[Detection, ...]
     method: str
     classified: bool
     seconds: float
-    upsample: float = 1
-    min_score: float = 0.0
-    detect_tta: bool = False
+    settings: pipeline.RunSettings
+    render: RenderSettings
     thumbs: dict[int, str] = field(default_factory=dict, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def upsample(self) -> float:
+        """YOLO's small-object pass factor (1 for sep)."""
+        return self.settings.upsample if self.method == "yolo" else 1
+
+    @property
+    def min_score(self) -> float:
+        """The run's score floor: nothing below it was kept."""
+        if self.settings.min_score is not None:
+            return self.settings.min_score
+        return pipeline.SEP_MIN_SCORE if self.method == "sep" else pipeline.load_detector().conf
+
+    @property
+    def detect_tta(self) -> bool:
+        """Whether YOLO ran with its flip test-time augmentation."""
+        return self.settings.detect_tta and self.method == "yolo"
 
     def frame(self) -> pd.DataFrame:
         """The catalogue DataFrame of the detections (made once; do not modify it)."""

@@ -24,7 +24,7 @@ FORMATS = (
 def catalogue_file(df: pd.DataFrame, fmt: str, field: Field, meta: dict) -> bytes:
     """The visible catalogue in one format (``csv``, ``fits``, ``ecsv`` or ``reg``)."""
     if fmt == "reg":
-        return export.ds9_regions(from_frame(df), field.wcs).encode()
+        return export.ds9_regions(from_frame(df), field.wcs, meta=meta).encode()
     return export.catalog_bytes(df, fmt, meta=meta)
 
 

@@ -37,6 +37,7 @@ from app.run_panel import last_result, run_controls, run_detection, run_key, sep
 from app.stretch_panel import stretch_controls, stretch_preview  # noqa: E402
 from app.tabs import TAB_KEY, TABS  # noqa: E402
 from galaxy_core.framing import detection_boxes  # noqa: E402
+from galaxy_core.provenance import run_provenance  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
@@ -128,8 +129,9 @@ def page() -> None:
                 detection_table(result, rgb(), shown, origin_lower=origin_lower)
     if tab_export.open:
         with tab_export, guarded("preparing the exports"):
-            meta = {"field": field.name, "method": result.method, "upsample": result.upsample,
-                    "threshold": filters.min_score}
+            meta = run_provenance(field, result.render, result.settings, method=result.method,
+                                  classified=result.classified, threshold=filters.min_score,
+                                  classes=filters.classes)
             export_panel(shown.sort_values("id"), field, rgb, meta=meta)
 
 

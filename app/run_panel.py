@@ -97,10 +97,8 @@ def run_detection(loaded: LoadedField, render_settings: RenderSettings,
         )
         return caching.RunResult(tuple(dets), method=method,
                                  classified=any(d.probs is not None for d in dets),
-                                 seconds=time.perf_counter() - start,
-                                 upsample=settings.upsample if method == "yolo" else 1,
-                                 min_score=settings.min_score,
-                                 detect_tta=settings.detect_tta and method == "yolo")
+                                 seconds=time.perf_counter() - start, settings=settings,
+                                 render=render_settings)
 
     try:
         return store.get_or_run(key, compute)

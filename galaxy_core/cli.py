@@ -161,6 +161,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     from galaxy_core import pipeline
     from galaxy_core.catalog import to_frame
     from galaxy_core.export import catalog_bytes, format_of
+    from galaxy_core.provenance import run_provenance
 
     field = load_cli_field(args)
     settings = pipeline.RunSettings(
@@ -173,13 +174,14 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         raise GalaxyCoreError("--classify needs the classifier's weights (weights/classifier.pt).")
     if settings.method == "yolo" and "yolo" not in pipeline.available_methods():
         raise GalaxyCoreError("--method yolo needs the detector's weights (weights/detector.pt).")
-    detections = pipeline.run(field, render_settings_of(args, field), settings)
+    render = render_settings_of(args, field)
+    detections = pipeline.run(field, render, settings)
     df = to_frame(detections)
     if args.out is None:
         sys.stdout.write(catalog_bytes(df, "csv").decode())
         return 0
     fmt = format_of(args.out)
-    meta = {"FIELD": field.name, "METHOD": settings.resolved_method()}
+    meta = run_provenance(field, render, settings)
     data = catalog_bytes(df, fmt, detections=detections, wcs=field.wcs, meta=meta)
     _write(args.out, data)
     print(f"{len(df)} detections written to {args.out}", file=sys.stderr)

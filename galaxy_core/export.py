@@ -49,26 +49,29 @@ def ecsv_bytes(df: pd.DataFrame, *, meta: dict | None = None) -> bytes:
 
 
 def fits_bytes(df: pd.DataFrame, *, meta: dict | None = None) -> bytes:
-    """The catalogue as a FITS binary table (HDU 1)."""
+    """The catalogue as a FITS binary table (HDU 1); ``meta`` becomes its header keywords."""
     buf = io.BytesIO()
-    clean = {k[:8].upper(): str(v)[:60] for k, v in (meta or {}).items()}
+    clean = {k[:8].upper(): v if isinstance(v, bool | int | float) else str(v)
+             for k, v in (meta or {}).items()}
     to_table(df, meta=clean).write(buf, format="fits")
     return buf.getvalue()
 
 
-def ds9_regions(detections: Sequence[Detection], wcs: WCS | None = None) -> str:
+def ds9_regions(detections: Sequence[Detection], wcs: WCS | None = None, *,
+                meta: dict | None = None) -> str:
     """A DS9 region file: one box per detection, coloured by class.
 
     Boxes are in image coordinates, or in ICRS sky coordinates when ``wcs`` is
-    given (each box's size then follows the local pixel scale).
+    given (each box's size then follows the local pixel scale).  ``meta``
+    (provenance keywords) is written as comment lines at the top.
     """
     regions = []
     for d in detections:
-        meta = {"text": f"{d.id} {d.label} {d.score:.2f}"}
+        label = {"text": f"{d.id} {d.label} {d.score:.2f}"}
         visual = {"color": colour_of(d.label)}
         pix = RectanglePixelRegion(
             PixCoord(d.x, d.y), width=max(d.width, 1e-3), height=max(d.height, 1e-3),
-            meta=meta, visual=visual,
+            meta=label, visual=visual,
         )
         if wcs is not None:
             try:
@@ -79,7 +82,8 @@ def ds9_regions(detections: Sequence[Detection], wcs: WCS | None = None) -> str:
                 regions.append(sky)
                 continue
         regions.append(pix)
-    return Regions(regions).serialize(format="ds9")
+    header = "".join(f"# {k} = {_one_line(v)}\n" for k, v in (meta or {}).items())
+    return header + Regions(regions).serialize(format="ds9")
 
 
 def catalog_bytes(df: pd.DataFrame, fmt: str, *, detections=None, wcs: WCS | None = None,
@@ -94,7 +98,8 @@ def catalog_bytes(df: pd.DataFrame, fmt: str, *, detections=None, wcs: WCS | Non
     if fmt == "ds9":
         from galaxy_core.catalog import from_frame
 
-        return ds9_regions(detections if detections is not None else from_frame(df), wcs).encode()
+        return ds9_regions(detections if detections is not None else from_frame(df), wcs,
+                           meta=meta).encode()
     raise GalaxyCoreError(f"Unknown catalogue format {fmt!r}; use one of csv, fits, ecsv, ds9.")
 
 
@@ -106,6 +111,10 @@ def format_of(path: str | Path) -> str:
             f"Cannot tell the catalogue format of {Path(path).name!r}: use .csv, .fits, .ecsv or .reg."
         )
     return FORMATS[suffix]
+
+
+def _one_line(value) -> str:
+    return " ".join(str(value).split())
 
 
 def _finite_sky(coord: SkyCoord) -> bool:

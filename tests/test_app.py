@@ -518,15 +518,24 @@ def test_core_error_during_the_run_is_shown_as_is(monkeypatch):
 # --- exports ----------------------------------------------------------------------------------
 
 
-def test_export_buttons_and_their_files():
-    from app import caching
+def test_export_buttons_and_their_files(monkeypatch):
+    from app import caching, export_panel
     from app.export_panel import annotated_png, catalogue_file
 
+    metas = []
+    real_panel = export_panel.export_panel
+    monkeypatch.setattr(export_panel, "export_panel",
+                        lambda df, field, rgb, *, meta: (metas.append(meta),
+                                                         real_panel(df, field, rgb, meta=meta)))
     at = started("synthetic")
     assert not at.download_button, "the Export tab is closed"
     at.slider(key="threshold").set_value(0.4).run()
     shown = table_of(at)
     open_tab(at, "Export")
+    # the files say how they were made: the run's method and settings, the view's filters
+    assert {k: metas[-1][k] for k in ("METHOD", "SEPTHR", "SEPAREA", "THRESH")} == {
+        "METHOD": "sep", "SEPTHR": 3.0, "SEPAREA": 5, "THRESH": 0.4}
+    assert metas[-1]["CLASSES"] == "object" and "DETWTS" not in metas[-1]
     keys = {b.key for b in at.download_button}
     assert {"download_csv", "download_fits", "download_ecsv", "download_reg", "download_png"} <= keys
     assert f"**{len(shown)} detections shown**" in "".join(m.value for m in at.markdown)
