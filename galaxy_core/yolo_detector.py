@@ -7,7 +7,8 @@ scale, objects 4 to 300 px), plus one coarse block-averaged pass for objects
 longer than the tile overlap; boxes are shifted back and merged across seams
 by :mod:`galaxy_core.tiling`.  Fields whose galaxies are only 2 to 4 px across
 (a Hubble deep field shown at full extent) need the small-object pass:
-``upsample=2`` runs the tiles on the field upsampled twice.
+``upsample=2`` runs the tiles on the field upsampled twice.  ``tta=True`` also
+runs every tile flipped three ways and fuses the views (:mod:`galaxy_core.flip_tta`).
 
 The network runs through PyTorch, or through ONNX Runtime when an export made
 by :func:`export_onnx` (``python -m galaxy_core export-onnx``) of the ``.pt``
