@@ -625,10 +625,13 @@ def test_yolo_floor_and_flips():
     at.run()
     assert_clean(at)
     slider = at.slider(key="threshold")
-    assert slider.min == 0.25 and slider.value == 0.25
-    total = shown_counts(at)[1]
-    assert any(c.value.startswith("yolo detector: ") and "scoring 0.25 or more" in c.value
+    assert slider.min == 0.15 and slider.value == 0.25
+    visible, total = shown_counts(at)
+    assert visible < total
+    assert any(c.value.startswith("yolo detector: ") and "scoring 0.15 or more" in c.value
                for c in at.caption)
+    at.slider(key="threshold").set_value(0.15).run()  # instantly, from the same run
+    assert shown_counts(at) == (total, total)
     at.select_slider(key="floor").set_value(0.1).run()
     assert_clean(at)
     assert at.slider(key="threshold").min == 0.1
