@@ -96,13 +96,15 @@ def bench_filter(repeats: int) -> None:
 
 
 def bench_full_run() -> None:
+    from app.run_panel import DEFAULT_FLOOR
     from galaxy_core import pipeline
     from galaxy_core.demo import synthetic_field
     from galaxy_core.render import default_settings, render
 
     field = synthetic_field()
-    settings = pipeline.RunSettings(tta=False)
-    method = settings.resolved_method()
+    method = pipeline.RunSettings().resolved_method()
+    floor = DEFAULT_FLOOR if method == "yolo" else pipeline.SEP_MIN_SCORE  # the app's floor
+    settings = pipeline.RunSettings(tta=False, min_score=floor)
     classify = pipeline.classifier_available()
     if method == "yolo":
         pipeline.load_detector()
@@ -112,7 +114,7 @@ def bench_full_run() -> None:
     dets = pipeline.run(field, None, settings)
     dt = time.perf_counter() - t0
     print(f"full run on the {field.width}x{field.height} synthetic demo field: {dt:.2f} s, "
-          f"{len(dets)} detections, detector {method}, classifier "
+          f"{len(dets)} detections scoring {floor} or more, detector {method}, classifier "
           f"{'on (no TTA)' if classify else 'not installed'} (target <= 5 s)")
     t0 = time.perf_counter()
     rgb = render(field, default_settings(field))
