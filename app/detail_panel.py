@@ -16,6 +16,10 @@ from galaxy_core.morph_reliability import MIN_EXTENT_PX, MIN_PEAK_SNR, morpholog
 from galaxy_core.types import CLASS_NAMES, Detection
 
 CUTOUT_PX = 256
+DETECTOR_STAR_TEXT = (
+    "The detector calls this a **star**, so it is labelled Star/Artifact. The classifier's own "
+    "probabilities are below: its stars were ground-based, without the diffraction spikes and halos "
+    "of Hubble stars, and it calls most of those galaxies (bench/bench_star_labels.py).")
 
 
 def cutout(rgb: np.ndarray, d: Detection, *, origin_lower: bool) -> np.ndarray:
@@ -100,6 +104,8 @@ def detection_detail(d: Detection, rgb: np.ndarray, rkey: tuple, *, origin_lower
         if d.probs is None:
             st.info("Not classified: turn on 'Classify morphology' (needs the classifier's weights).")
         else:
+            if d.detector_label == "star":
+                st.info(DETECTOR_STAR_TEXT)
             st.markdown(reliability_text(d))
             if not morphology_reliable(d.extent_px, d.peak_snr):
                 st.warning(unreliable_text(d))

@@ -6,10 +6,11 @@ NaN where unknown), then ``extent_px`` (the size the classifier's framing
 measured, px; NaN when unclassified), ``peak_snr`` (the object's smoothed peak
 over the sky noise in the rendered picture), ``morph_accuracy`` (the accuracy
 measured on validation galaxies of that extent and S/N; NaN where not
-measured) and ``morph_reliable`` (True when the class can be trusted: large
+measured), ``morph_reliable`` (True when the class can be trusted: large
 enough and, where measured, bright enough; see
-:mod:`galaxy_core.morph_reliability`).  Pixel columns are 0-based (see
-galaxy_core.types).
+:mod:`galaxy_core.morph_reliability`) and ``detector_label`` (the detector's
+own label, ``galaxy``/``star``/``object``, of a classified detection; empty
+otherwise).  Pixel columns are 0-based (see galaxy_core.types).
 
 >>> from galaxy_core.types import Detection
 >>> df = to_frame([Detection(1, 0, 0, 4, 4, 2, 2, 0.9)])
@@ -31,7 +32,7 @@ from galaxy_core.types import CLASS_NAMES, Detection
 BOX_COLUMNS = ("id", "x_min", "y_min", "x_max", "y_max", "x", "y", "score", "label")
 SKY_COLUMNS = ("ra", "dec")
 SIZE_COLUMNS = ("extent_px", "peak_snr", "morph_accuracy", "morph_reliable")
-COLUMNS: tuple[str, ...] = BOX_COLUMNS + CLASS_NAMES + SKY_COLUMNS + SIZE_COLUMNS
+COLUMNS: tuple[str, ...] = BOX_COLUMNS + CLASS_NAMES + SKY_COLUMNS + SIZE_COLUMNS + ("detector_label",)
 
 #: Units of each numeric column, for FITS/ECSV exports.
 UNITS = {
@@ -50,11 +51,13 @@ def to_frame(detections: Sequence[Detection]) -> pd.DataFrame:
         rows.append(
             (d.id, d.x_min, d.y_min, d.x_max, d.y_max, d.x, d.y, d.score, d.label, *probs,
              np.nan if d.ra is None else d.ra, np.nan if d.dec is None else d.dec,
-             *size, bool(morphology_reliable(size[0], size[1])))
+             *size, bool(morphology_reliable(size[0], size[1])), d.detector_label or "")
         )
     df = pd.DataFrame(rows, columns=list(COLUMNS))
-    df = df.astype({c: "float64" for c in COLUMNS if c not in ("id", "label", "morph_reliable")})
-    return df.astype({"id": "int64", "label": "str", "morph_reliable": "bool"})
+    text = ("id", "label", "morph_reliable", "detector_label")
+    df = df.astype({c: "float64" for c in COLUMNS if c not in text})
+    return df.astype({"id": "int64", "label": "str", "morph_reliable": "bool",
+                      "detector_label": "str"})
 
 
 def from_frame(df: pd.DataFrame) -> list[Detection]:
@@ -72,9 +75,15 @@ def from_frame(df: pd.DataFrame) -> list[Detection]:
                 dec=None if pd.isna(rec["dec"]) else float(rec["dec"]),
                 **{k: None if pd.isna(rec.get(k, np.nan)) else float(rec[k])
                    for k in ("extent_px", "peak_snr", "morph_accuracy")},
+                detector_label=_text_or_none(rec.get("detector_label")),
             )
         )
     return out
+
+
+def _text_or_none(value) -> str | None:
+    """A catalogue text cell: None where empty or missing."""
+    return None if value is None or pd.isna(value) or str(value) == "" else str(value)
 
 
 def with_sky(detections: Sequence[Detection], wcs: WCS | None) -> list[Detection]:

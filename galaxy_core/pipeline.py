@@ -37,6 +37,10 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DETECTOR_WEIGHTS = WEIGHTS_DIR / "detector.pt"
 CLASSIFIER_WEIGHTS = WEIGHTS_DIR / "classifier.pt"
 METHODS = ("yolo", "sep")
+#: The class a detection gets when the detector calls it a star (YOLO's ``"star"``): bright
+#: Hubble stars have diffraction spikes the classifier never saw, and it calls most of them
+#: galaxies, where YOLO's star label is right 0.92 of the time (bench/bench_star_labels.py).
+STAR_CLASS = "Star/Artifact"
 #: sep's score floor when a run names none (score = S/N / (S/N + 10): S/N 0.5).
 SEP_MIN_SCORE = 0.05
 
@@ -135,9 +139,12 @@ def detect(field: Field, rgb: np.ndarray, settings: RunSettings, *, detector=Non
 
 def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=None, tta: bool = False,
              progress: Progress | None = None, batch: int = 64) -> list[Detection]:
-    """Detections with the six class probabilities, the most probable class as label, the extent,
-    the peak S/N and the accuracy expected at that extent and S/N (when the classifier has its grid).
+    """Detections with the six class probabilities, a class as label, the extent, the peak S/N
+    and the accuracy expected at that extent and S/N (when the classifier has its grid).
 
+    The label is the most probable class, except where the detector called the
+    object a star: then it is :data:`STAR_CLASS` (the probabilities stay the
+    classifier's); the detector's own label is kept as ``detector_label``.
     Each object is framed with the other detections' boxes left out of its
     segment (:func:`~galaxy_core.framing.frame_detection`), so a neighbour does
     not change its crop or its extent.
@@ -165,10 +172,17 @@ def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=Non
     accuracy = (grid.expected_accuracy(extents, snrs) if grid is not None
                 else np.full(len(extents), np.nan))
     return [
-        replace(d, probs=tuple(float(p) for p in row), label=CLASS_NAMES[int(np.argmax(row))],
-                extent_px=extent, peak_snr=snr, morph_accuracy=None if np.isnan(acc) else float(acc))
+        replace(d, probs=tuple(float(p) for p in row), label=class_label(row, d.label),
+                detector_label=d.label, extent_px=extent, peak_snr=snr,
+                morph_accuracy=None if np.isnan(acc) else float(acc))
         for d, row, extent, snr, acc in zip(detections, all_probs, extents, snrs, accuracy, strict=True)
     ]
+
+
+def class_label(probs: Sequence[float], detector_label: str) -> str:
+    """The class of one detection: :data:`STAR_CLASS` for the detector's stars, else the most
+    probable of ``probs`` (CLASS_NAMES order)."""
+    return STAR_CLASS if detector_label == "star" else CLASS_NAMES[int(np.argmax(probs))]
 
 
 def run(field: Field, render_settings: RenderSettings | None = None,

@@ -109,6 +109,8 @@ class Detection:
             extent and peak S/N that the classifier got right
             (:class:`galaxy_core.morph_reliability.AccuracyGrid`), or None where
             not measured.
+        detector_label: the detector's own label (``"galaxy"``, ``"star"`` or
+            ``"object"``) once ``label`` holds a class, else None.
     """
 
     id: int
@@ -127,6 +129,7 @@ class Detection:
     extent_px: float | None = None
     peak_snr: float | None = None
     morph_accuracy: float | None = None
+    detector_label: str | None = None
 
     @property
     def width(self) -> float:

@@ -32,7 +32,7 @@ def test_columns_in_the_fixed_order(detections):
     df = to_frame([*detections, small])
     assert list(df.columns) == [
         "id", "x_min", "y_min", "x_max", "y_max", "x", "y", "score", "label", *CLASS_NAMES, "ra", "dec",
-        "extent_px", "peak_snr", "morph_accuracy", "morph_reliable",
+        "extent_px", "peak_snr", "morph_accuracy", "morph_reliable", "detector_label",
     ]
     assert df.loc[0, "Elliptical"] == 0.6
     assert np.isnan(df.loc[1, "Spiral"]) and np.isnan(df.loc[0, "ra"])
@@ -44,6 +44,10 @@ def test_columns_in_the_fixed_order(detections):
     row = to_frame([faint]).iloc[0]
     assert not row["morph_reliable"] and row["peak_snr"] == 12.0 and row["morph_accuracy"] == 0.55
     assert from_frame(to_frame([faint])) == [faint]
+    # the detector's own label of a classified object travels with it; empty when unclassified
+    star = detections[0].with_(label="Star/Artifact", detector_label="star")
+    assert to_frame([star, detections[1]])["detector_label"].tolist() == ["star", ""]
+    assert from_frame(to_frame([star, detections[1]])) == [star, detections[1]]
 
 
 def test_empty_catalogue_has_all_columns():

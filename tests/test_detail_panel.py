@@ -23,3 +23,33 @@ def test_reliability_texts_say_why_a_class_is_not_trusted():
     small = big.with_(extent_px=9.0, morph_accuracy=None)
     assert unreliable_text(small).startswith("Only about 9 px across")
     assert "no accuracy measured" in reliability_text(small)
+
+
+def _panel_script(detector_label):
+    """Draw the detail panel of one classified detection with this detector label."""
+    import numpy as np
+
+    from app.detail_panel import detection_detail
+    from galaxy_core.types import Detection
+
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[28:36, 28:36] = 255
+    probs = (0.05, 0.0, 0.9, 0.0, 0.0, 0.05)
+    d = Detection(1, 27.5, 27.5, 35.5, 35.5, 31.5, 31.5, 0.9,
+                  "Star/Artifact" if detector_label == "star" else "Elliptical", probs,
+                  extent_px=8.0, peak_snr=200.0, detector_label=detector_label)
+    detection_detail(d, rgb, ("test",), origin_lower=False)
+
+
+def test_the_panel_says_when_the_label_comes_from_the_detector():
+    from streamlit.testing.v1 import AppTest
+
+    from app.detail_panel import DETECTOR_STAR_TEXT
+
+    for detector_label, expected in (("star", True), ("galaxy", False)):
+        at = AppTest.from_function(_panel_script, args=(detector_label,), default_timeout=120)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert any(i.value == DETECTOR_STAR_TEXT for i in at.info) is expected
+        title = at.subheader[0].value
+        assert title == ("#1 Star/Artifact" if expected else "#1 Elliptical")

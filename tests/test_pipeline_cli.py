@@ -166,3 +166,28 @@ def test_cli_detect_tta_and_floor(tmp_path, capsys):
     strict = frames["tta"][frames["tta"]["score"] >= 0.5]
     np.testing.assert_allclose(frames["tta_floor"][["x", "y", "score"]].to_numpy(),
                                strict[["x", "y", "score"]].to_numpy())
+
+
+def test_the_detectors_stars_keep_their_class_and_the_classifiers_probabilities():
+    from galaxy_core.framing import FramingSettings
+    from galaxy_core.types import CLASS_NAMES, Detection
+
+    class SaysElliptical:  # what the classifier says of a spiky Hubble star
+        input_size, framing, accuracy_grid = 32, FramingSettings(), None
+
+        def predict(self, crops, *, tta, framed):
+            probs = np.zeros((len(crops), len(CLASS_NAMES)))
+            probs[:, CLASS_NAMES.index("Elliptical")] = 0.9
+            probs[:, CLASS_NAMES.index("Star/Artifact")] = 0.1
+            return probs
+
+    rgb = np.random.default_rng(0).integers(0, 40, (64, 64, 3), dtype=np.uint8)
+    rgb[28:36, 10:18] = 250
+    rgb[28:36, 40:48] = 250
+    found = [Detection(1, 9.5, 27.5, 17.5, 35.5, 13.5, 31.5, 0.9, "star"),
+             Detection(2, 39.5, 27.5, 47.5, 35.5, 43.5, 31.5, 0.8, "galaxy")]
+    star, galaxy = pipeline.classify(rgb, found, classifier=SaysElliptical())
+    assert (star.label, star.detector_label) == ("Star/Artifact", "star")
+    assert (galaxy.label, galaxy.detector_label) == ("Elliptical", "galaxy")
+    assert star.probs == galaxy.probs and star.probs[CLASS_NAMES.index("Elliptical")] == 0.9
+    assert pipeline.class_label([0.1, 0.7, 0.1, 0.05, 0.05, 0.0], "object") == "Spiral_Barred"
