@@ -133,6 +133,7 @@ def load_bands(
             f"The three bands must have the same size in pixels: {described}. "
             "Reproject them onto one grid first."
         )
+    check_same_grid([f.wcs for f in fields], labels, height=shapes[0][0], width=shapes[0][1])
     kinds = {f.kind for f in fields}
     data = np.concatenate([f.data for f in fields], axis=0)
     band_names = tuple(names) if names is not None else tuple(
@@ -141,6 +142,45 @@ def load_bands(
     first = fields[0]
     return Field(data=data, wcs=first.wcs, header=first.header, name=first.name,
                  kind="fits" if "fits" in kinds else "picture", band_names=band_names)
+
+
+#: Largest offset (R-band px) between the bands' grids that load_bands accepts.
+MAX_GRID_OFFSET_PX = 0.5
+
+
+def check_same_grid(wcss: Sequence, labels: Sequence[str], *, height: int, width: int,
+                    tolerance_px: float = MAX_GRID_OFFSET_PX) -> None:
+    """Refuse bands whose WCSs put the same pixel at different places on the sky.
+
+    Each band's corners and centre are taken to the sky with its own WCS and back
+    into the first band's pixels; more than ``tolerance_px`` away means the bands
+    are not on one pixel grid (another pointing, rotation or scale), and stacking
+    them would smear every colour.  Bands without a celestial WCS cannot be
+    checked and pass.
+    """
+    first = wcss[0]
+    if first is None or not first.has_celestial:
+        return
+    xs = np.array([0.0, width - 1.0, 0.0, width - 1.0, (width - 1) / 2])
+    ys = np.array([0.0, 0.0, height - 1.0, height - 1.0, (height - 1) / 2])
+    for wcs, label in zip(wcss[1:], labels[1:], strict=True):
+        if wcs is None or not wcs.has_celestial:
+            continue
+        with np.errstate(all="ignore"):
+            try:
+                ra, dec = wcs.celestial.pixel_to_world_values(xs, ys)
+                x0, y0 = first.celestial.world_to_pixel_values(ra, dec)
+            except Exception:  # a WCS that cannot map these pixels: nothing to compare
+                continue
+        offset = np.hypot(np.asarray(x0) - xs, np.asarray(y0) - ys)
+        if not np.all(np.isfinite(offset)):
+            continue
+        if offset.max() > tolerance_px:
+            raise GalaxyCoreError(
+                f"The bands are not on one pixel grid: by their WCS, pixels of the {label} lie up "
+                f"to {offset.max():.1f} px from the same pixels of the {labels[0]}. "
+                "Reproject them onto one grid first (for example with the reproject package)."
+            )
 
 
 def hdus_of(source: Source) -> list[HduInfo]:

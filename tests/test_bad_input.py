@@ -13,7 +13,7 @@ import zlib
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest import make_fits_bytes, make_raw_fits
+from conftest import make_fits_bytes, make_raw_fits, simple_wcs_header
 from PIL import Image
 
 from galaxy_core.errors import GalaxyCoreError
@@ -87,6 +87,15 @@ def _unreadable(tmp_path):
     path = write(tmp_path, "locked.fits", make_fits_bytes(GOOD))
     path.chmod(0)
     return path
+
+
+def band_on_grid(shift_x: float = 0.0, rotation_deg: float = 0.0) -> bytes:
+    """GOOD with a TAN WCS, its reference pixel moved by ``shift_x`` px and its grid rotated."""
+    header = simple_wcs_header(20, 10)
+    header["CRPIX1"] += shift_x
+    if rotation_deg:
+        header["CROTA2"] = rotation_deg
+    return make_fits_bytes(GOOD, header)
 
 
 def gif_bytes() -> bytes:
@@ -170,6 +179,12 @@ ERRORS = [
     ("broken G band", lambda t: load_bands([make_fits_bytes(GOOD), b"", make_fits_bytes(GOOD)]),
      ["G band", "empty"]),
     ("two bands", lambda t: load_bands([make_fits_bytes(GOOD)] * 2), ["Three files", "got 2"]),
+    ("bands on shifted grids", lambda t: load_bands([band_on_grid(), band_on_grid(3.0),
+                                                     band_on_grid()]),
+     ["not on one pixel grid", "G band", "3.0 px", "Reproject"]),
+    ("bands on rotated grids", lambda t: load_bands([band_on_grid(), band_on_grid(),
+                                                     band_on_grid(rotation_deg=90.0)]),
+     ["not on one pixel grid", "B band"]),
     ("colour picture as a band", lambda t: load_bands(
         [png_bytes(np.zeros((10, 20, 3), np.uint8))] + [make_fits_bytes(GOOD)] * 2),
      ["colour picture", "one-band"]),
@@ -289,3 +304,16 @@ def test_odd_but_valid_input_is_read_correctly(tmp_path, source, options, check)
         warnings.simplefilter("error")
         field = load_field(source(tmp_path), **options)
         check(field)
+
+
+def test_bands_on_one_grid_or_without_a_reference_wcs_are_stacked():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        aligned = load_bands([band_on_grid(), band_on_grid(0.2), band_on_grid()])  # 0.2 px: one grid
+        assert aligned.data.shape == (3, 10, 20) and aligned.wcs is not None
+        # without a WCS in the R band (the field's own) nothing can be compared
+        unchecked = load_bands([make_fits_bytes(GOOD), band_on_grid(), band_on_grid(5.0)])
+        assert unchecked.data.shape == (3, 10, 20) and unchecked.wcs is None
+    # a band without WCS is skipped, the others are still compared with R
+    with pytest.raises(GalaxyCoreError, match="B band lie up to 5.0 px"):
+        load_bands([band_on_grid(), make_fits_bytes(GOOD), band_on_grid(5.0)])
