@@ -160,9 +160,7 @@ class RunResult:
     @property
     def min_score(self) -> float:
         """The run's score floor: nothing below it was kept."""
-        if self.settings.min_score is not None:
-            return self.settings.min_score
-        return pipeline.SEP_MIN_SCORE if self.method == "sep" else pipeline.load_detector().conf
+        return pipeline.score_floor(self.settings)
 
     @property
     def detect_tta(self) -> bool:

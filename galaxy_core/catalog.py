@@ -32,7 +32,8 @@ from galaxy_core.types import CLASS_NAMES, Detection
 BOX_COLUMNS = ("id", "x_min", "y_min", "x_max", "y_max", "x", "y", "score", "label")
 SKY_COLUMNS = ("ra", "dec")
 SIZE_COLUMNS = ("extent_px", "peak_snr", "morph_accuracy", "morph_reliable")
-COLUMNS: tuple[str, ...] = BOX_COLUMNS + CLASS_NAMES + SKY_COLUMNS + SIZE_COLUMNS + ("detector_label",)
+DETECTOR_COLUMNS = ("detector_label",)
+COLUMNS: tuple[str, ...] = BOX_COLUMNS + CLASS_NAMES + SKY_COLUMNS + SIZE_COLUMNS + DETECTOR_COLUMNS
 
 #: Units of each numeric column, for FITS/ECSV exports.
 UNITS = {

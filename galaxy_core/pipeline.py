@@ -125,7 +125,7 @@ def detect(field: Field, rgb: np.ndarray, settings: RunSettings, *, detector=Non
     method = settings.resolved_method()
     if method == "sep":
         sep_detector = SepDetector(thresh_sigma=settings.sep_thresh_sigma, minarea=settings.sep_minarea)
-        floor = SEP_MIN_SCORE if settings.min_score is None else settings.min_score
+        floor = score_floor(settings)
         found = [d for d in sep_detector(field, progress=progress) if d.score >= floor]
     else:
         if not DETECTOR_WEIGHTS.exists() and detector is None:
@@ -135,6 +135,16 @@ def detect(field: Field, rgb: np.ndarray, settings: RunSettings, *, detector=Non
                          conf=settings.min_score, tta=settings.detect_tta)
     # Both detectors attach RA/Dec from the field's WCS; only the numbering changes here.
     return renumber(found)
+
+
+def score_floor(settings: RunSettings, *, detector=None) -> float:
+    """The score from which a run keeps detections: its ``min_score``, else the method's own
+    (:data:`SEP_MIN_SCORE`, or the YOLO detector's ``conf``)."""
+    if settings.min_score is not None:
+        return settings.min_score
+    if settings.resolved_method() == "sep":
+        return SEP_MIN_SCORE
+    return (detector or load_detector()).conf
 
 
 def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=None, tta: bool = False,

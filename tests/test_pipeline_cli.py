@@ -191,3 +191,13 @@ def test_the_detectors_stars_keep_their_class_and_the_classifiers_probabilities(
     assert (galaxy.label, galaxy.detector_label) == ("Elliptical", "galaxy")
     assert star.probs == galaxy.probs and star.probs[CLASS_NAMES.index("Elliptical")] == 0.9
     assert pipeline.class_label([0.1, 0.7, 0.1, 0.05, 0.05, 0.0], "object") == "Spiral_Barred"
+
+
+def test_score_floor_is_the_runs_or_the_methods_own():
+    assert pipeline.score_floor(pipeline.RunSettings(method="sep", min_score=0.3)) == 0.3
+    assert pipeline.score_floor(pipeline.RunSettings(method="sep")) == pipeline.SEP_MIN_SCORE
+
+    class Detector:
+        conf = 0.4
+
+    assert pipeline.score_floor(pipeline.RunSettings(method="yolo"), detector=Detector()) == 0.4
