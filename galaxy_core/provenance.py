@@ -7,7 +7,6 @@ gathers them as FITS-safe keywords (8 characters or fewer, upper case) that
 the FITS and ECSV exports write into their headers.
 
 >>> import numpy as np
->>> from galaxy_core.pipeline import RunSettings
 >>> render_summary(RenderSettings(a=0.1))
 'asym_percentile 20-99.95%, asinh a=0.1, gray'
 >>> field = Field(np.zeros((1, 8, 8), np.float32), name="sky")
@@ -23,7 +22,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
-from galaxy_core import __version__
+from galaxy_core import __version__, pipeline
+from galaxy_core.pipeline import RunSettings
 from galaxy_core.render import RenderSettings
 from galaxy_core.types import Field
 
@@ -66,7 +66,7 @@ def render_summary(s: RenderSettings, n_bands: int = 1) -> str:
     return f"{interval}, {stretch}, {colours}"
 
 
-def run_provenance(field: Field, render_settings: RenderSettings, run_settings, *,
+def run_provenance(field: Field, render_settings: RenderSettings, run_settings: RunSettings, *,
                    method: str | None = None, classified: bool | None = None,
                    detector_weights: str | Path | None = None,
                    classifier_weights: str | Path | None = None,
@@ -76,14 +76,12 @@ def run_provenance(field: Field, render_settings: RenderSettings, run_settings, 
 
     Args:
         field: the field the run saw (its name and number of bands are written).
-        run_settings: the run's :class:`~galaxy_core.pipeline.RunSettings`.
+        run_settings: the run's settings.
         method, classified: what the run did (default: resolved from the settings).
         detector_weights, classifier_weights: the files used (default: the shipped ones).
         threshold, classes: the view's score threshold and the classes shown (app exports).
         when: the time written as DATE (default: now, UTC).
     """
-    from galaxy_core import pipeline
-
     method = method or run_settings.resolved_method()
     if classified is None:
         classified = run_settings.classify and pipeline.classifier_available()
