@@ -134,4 +134,8 @@ def detection_detail(d: Detection, rgb: np.ndarray, rkey: tuple, *, origin_lower
                                            for c in CLASS_NAMES}, key="augmentation_probs")
     agree = sum(int(np.argmax(p)) == CLASS_NAMES.index(d.label) for _, _, p in views
                 if d.label in CLASS_NAMES)
-    st.caption(f"{agree} of {len(views)} views keep the class {d.label}.")
+    if d.detector_label == "star":
+        st.caption(f"The classifier calls {agree} of {len(views)} views {d.label} "
+                   "(the label is the detector's).")
+    else:
+        st.caption(f"{agree} of {len(views)} views keep the class {d.label}.")

@@ -1,6 +1,7 @@
 """The detail panel's probability chart keeps every value readable."""
 
 from app.detail_panel import probability_chart, reliability_text, unreliable_text
+from galaxy_core import pipeline
 from galaxy_core.types import CLASS_NAMES, Detection
 
 
@@ -53,3 +54,6 @@ def test_the_panel_says_when_the_label_comes_from_the_detector():
         assert any(i.value == DETECTOR_STAR_TEXT for i in at.info) is expected
         title = at.subheader[0].value
         assert title == ("#1 Star/Artifact" if expected else "#1 Elliptical")
+        if pipeline.classifier_available():  # the augmentation preview needs the classifier
+            views = next(c.value for c in at.caption if "views" in c.value and "of" in c.value)
+            assert views.startswith("The classifier calls ") is expected
