@@ -106,9 +106,10 @@ def detection_detail(d: Detection, rgb: np.ndarray, rkey: tuple, *, origin_lower
         else:
             if d.detector_label == "star":
                 st.info(DETECTOR_STAR_TEXT)
-            st.markdown(reliability_text(d))
-            if not morphology_reliable(d.extent_px, d.peak_snr):
-                st.warning(unreliable_text(d))
+            else:
+                st.markdown(reliability_text(d))
+                if not morphology_reliable(d.extent_px, d.peak_snr):
+                    st.warning(unreliable_text(d))
             st.plotly_chart(probability_chart(d.probs), key="detail_probs",
                             config={"displayModeBar": False})
     if d.probs is None or caching.classifier() is None:

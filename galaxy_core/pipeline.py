@@ -154,7 +154,9 @@ def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=Non
 
     The label is the most probable class, except where the detector called the
     object a star: then it is :data:`STAR_CLASS` (the probabilities stay the
-    classifier's); the detector's own label is kept as ``detector_label``.
+    classifier's) and it has no ``morph_accuracy`` (the grid measures the
+    classifier's classes of galaxies, not the detector's stars); the detector's
+    own label is kept as ``detector_label``.
     Each object is framed with the other detections' boxes left out of its
     segment (:func:`~galaxy_core.framing.frame_detection`), so a neighbour does
     not change its crop or its extent.
@@ -184,7 +186,7 @@ def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=Non
     return [
         replace(d, probs=tuple(float(p) for p in row), label=class_label(row, d.label),
                 detector_label=d.label, extent_px=extent, peak_snr=snr,
-                morph_accuracy=None if np.isnan(acc) else float(acc))
+                morph_accuracy=None if np.isnan(acc) or d.label == "star" else float(acc))
         for d, row, extent, snr, acc in zip(detections, all_probs, extents, snrs, accuracy, strict=True)
     ]
 

@@ -173,7 +173,12 @@ def test_the_detectors_stars_keep_their_class_and_the_classifiers_probabilities(
     from galaxy_core.types import CLASS_NAMES, Detection
 
     class SaysElliptical:  # what the classifier says of a spiky Hubble star
-        input_size, framing, accuracy_grid = 32, FramingSettings(), None
+        input_size, framing = 32, FramingSettings()
+
+        class accuracy_grid:  # noqa: N801  (the grid's one method the pipeline calls)
+            @staticmethod
+            def expected_accuracy(extents, snrs):
+                return np.full(len(extents), 0.8)
 
         def predict(self, crops, *, tta, framed):
             probs = np.zeros((len(crops), len(CLASS_NAMES)))
@@ -190,6 +195,8 @@ def test_the_detectors_stars_keep_their_class_and_the_classifiers_probabilities(
     assert (star.label, star.detector_label) == ("Star/Artifact", "star")
     assert (galaxy.label, galaxy.detector_label) == ("Elliptical", "galaxy")
     assert star.probs == galaxy.probs and star.probs[CLASS_NAMES.index("Elliptical")] == 0.9
+    # the grid's accuracy is the classifier's on galaxies: it says nothing of the detector's star
+    assert star.morph_accuracy is None and galaxy.morph_accuracy == 0.8
     assert pipeline.class_label([0.1, 0.7, 0.1, 0.05, 0.05, 0.0], "object") == "Spiral_Barred"
 
 
