@@ -642,3 +642,7 @@ def test_yolo_floor_and_flips():
     assert_clean(at)
     assert any(c.value.startswith("yolo detector (4 flips): ") for c in at.caption)
     assert min(table_of(at)["score"]) >= 0.1
+    # raising the floor above the threshold moves the threshold up with it, no error
+    at.select_slider(key="floor").set_value(0.25).run()
+    assert_clean(at)
+    assert at.slider(key="threshold").min == at.slider(key="threshold").value == 0.25
