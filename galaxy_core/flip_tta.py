@@ -9,7 +9,7 @@ the mean of its score over the four views (0 where a view missed it), so an
 object all views agree on keeps its score and one seen by a single view drops
 to a quarter of it; its box is the score-weighted mean of the views' boxes.
 Four times the network's time; on held-out synthetic fields it raised AP@0.5
-from 0.812 to 0.836 (weights/MODEL_CARD.md, "Test-time augmentation").
+from 0.812 to 0.831 (weights/MODEL_CARD.md, "Test-time augmentation").
 
 Boxes are tile-local pixel edges (pixel ``i`` spans ``[i - 0.5, i + 0.5]``).
 

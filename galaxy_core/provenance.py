@@ -93,8 +93,7 @@ def run_provenance(field: Field, render_settings: RenderSettings, run_settings: 
     }
     if method == "yolo" or classified:  # sep alone sees the pixels, not the render
         meta["RENDER"] = render_summary(render_settings, field.n_bands)
-    if run_settings.min_score is not None:
-        meta["FLOOR"] = float(run_settings.min_score)
+    meta["FLOOR"] = float(pipeline.score_floor(run_settings))
     if method == "yolo":
         meta["DETWTS"] = weights_id(detector_weights or pipeline.DETECTOR_WEIGHTS)
         meta["UPSAMPLE"] = float(run_settings.upsample)

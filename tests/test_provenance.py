@@ -65,8 +65,8 @@ def test_run_provenance_names_what_the_run_used(tmp_path):
         "CLSWTS": weights_id(cls), "CLSTTA": True, "THRESH": 0.3, "CLASSES": "Spiral,Elliptical",
     }
     sep = run_provenance(ONE_BAND, RenderSettings(), pipeline.RunSettings(method="sep", classify=False))
-    assert sep["SEPTHR"] == 3.0 and sep["SEPAREA"] == 5
-    assert not {"RENDER", "DETWTS", "CLSWTS", "FLOOR"} & set(sep)  # sep alone sees pixels
+    assert sep["SEPTHR"] == 3.0 and sep["SEPAREA"] == 5 and sep["FLOOR"] == pipeline.SEP_MIN_SCORE
+    assert not {"RENDER", "DETWTS", "CLSWTS"} & set(sep)  # sep alone sees pixels
     assert all(len(k) <= 8 and k == k.upper() for k in {**yolo, **sep})
 
 
@@ -94,6 +94,7 @@ def test_cli_fits_catalogue_header(tmp_path, capsys):
                  "--out", str(out)]) == 0
     header = fits.getheader(out, 1)
     assert header["METHOD"] == "sep" and header["SEPTHR"] == 4.0 and header["FIELD"] == "f"
+    assert header["FLOOR"] == pipeline.SEP_MIN_SCORE  # the method's own floor, written out
     assert header["ORIGIN"].startswith("galaxy_core ")
     assert abs(pd.Timestamp(header["DATE"], tz="UTC") - pd.Timestamp.now(tz="UTC")).total_seconds() < 600
 
