@@ -23,6 +23,11 @@ DEFAULT_FLOOR = 0.15
 UPSAMPLE_NAMES = {1: "Off (native scale)", 1.5: "1.5x upsampled", 2: "2x upsampled"}
 
 
+def default_floor(method: str) -> float:
+    """The score floor a run starts with in the app: DEFAULT_FLOOR for YOLO, sep's own."""
+    return DEFAULT_FLOOR if method == "yolo" else pipeline.SEP_MIN_SCORE
+
+
 def run_controls() -> tuple[pipeline.RunSettings, bool]:
     """Sidebar widgets for the run; returns (settings, whether to run now)."""
     st.header("2. Detect and classify")
@@ -38,10 +43,10 @@ def run_controls() -> tuple[pipeline.RunSettings, bool]:
     tta = st.checkbox("Classifier test-time augmentation (8 views)", value=False, key="tta",
                       disabled=not (classify and has_classifier),
                       help="Average the classifier over rotations and flips: steadier, 8x slower.")
-    sigma, minarea, upsample, floor, detect_tta = 3.0, 5, 1, pipeline.SEP_MIN_SCORE, False
+    sigma, minarea, upsample, floor, detect_tta = 3.0, 5, 1, default_floor(method), False
     if method == "yolo":
         floor = st.select_slider(
-            "Keep boxes scoring at least", FLOORS, value=DEFAULT_FLOOR, key="floor",
+            "Keep boxes scoring at least", FLOORS, value=floor, key="floor",
             help="The detector's floor: boxes below it are not kept, and the confidence "
                  "threshold under Filter starts here. Lower it for fainter candidates (more "
                  "boxes on noise, and more to classify).")

@@ -96,14 +96,14 @@ def bench_filter(repeats: int) -> None:
 
 
 def bench_full_run() -> None:
-    from app.run_panel import DEFAULT_FLOOR
+    from app.run_panel import default_floor
     from galaxy_core import pipeline
     from galaxy_core.demo import synthetic_field
     from galaxy_core.render import default_settings, render
 
     field = synthetic_field()
     method = pipeline.RunSettings().resolved_method()
-    floor = DEFAULT_FLOOR if method == "yolo" else pipeline.SEP_MIN_SCORE  # the app's floor
+    floor = default_floor(method)  # the app's
     settings = pipeline.RunSettings(tta=False, min_score=floor)
     classify = pipeline.classifier_available()
     if method == "yolo":

@@ -248,10 +248,10 @@ def stretch_section(det: YoloDetector, lib, seeds: list[int], size: int, results
             dets = [d for d in det(render(field, settings)) if d.score >= conf]
             evals.setdefault(name, []).append(
                 evaluate_boxes(boxes_of(dets), np.array([d.score for d in dets]), truth, mode="iou"))
-    for label, key, pick in ((f"field {seeds[0]}", "stretch_recall", slice(0, 1)),
-                             (f"{len(seeds)} fields pooled", "stretch_recall_pooled", slice(None))):
-        if key != "stretch_recall" and len(seeds) == 1:
-            continue
+    views = [(f"field {seeds[0]}", "stretch_recall", slice(0, 1))]
+    if len(seeds) > 1:
+        views.append((f"{len(seeds)} fields pooled", "stretch_recall_pooled", slice(None)))
+    for label, key, pick in views:
         print(f"-- {label} --")
         recalls = {}
         for name, ev in evals.items():
