@@ -24,10 +24,10 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from galaxy_core import pipeline
-from galaxy_core.catalog import to_frame
-from galaxy_core.demo import DEMO_FIELDS
-from galaxy_core.render import RenderSettings, downsample, preview_scale, render
+from galaxy_core import pipeline, shipped
+from galaxy_core.catalog.table import to_frame
+from galaxy_core.display import RenderSettings, downsample, preview_scale, render
+from galaxy_core.io.demo import DEMO_FIELDS
 from galaxy_core.types import Detection, Field
 
 #: Longest side of the picture shown in the browser, px (display only: the
@@ -55,7 +55,7 @@ def demo_field(name: str) -> Field:
 @st.cache_resource(max_entries=4, ttl=3600, show_spinner="Reading the file...")
 def uploaded_field(key: str, _data: bytes, name: str, hdu: int | None) -> Field:
     """One uploaded FITS or picture (``key`` is its digest)."""
-    from galaxy_core.load import load_field
+    from galaxy_core.io.load import load_field
 
     return load_field(_data, name=name, hdu=hdu)
 
@@ -64,7 +64,7 @@ def uploaded_field(key: str, _data: bytes, name: str, hdu: int | None) -> Field:
 def uploaded_bands(key: str, _data: tuple[bytes, bytes, bytes], names: tuple[str, str, str],
                    hdu: int | None) -> Field:
     """Three uploaded one-band files as R, G, B (``key`` joins their digests)."""
-    from galaxy_core.load import load_bands
+    from galaxy_core.io.load import load_bands
 
     field_ = load_bands(list(_data), names=list(names), hdu=hdu)
     return field_
@@ -73,7 +73,7 @@ def uploaded_bands(key: str, _data: tuple[bytes, bytes, bytes], names: tuple[str
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
 def hdu_list(key: str, _data: bytes) -> list:
     """The HDUs of an uploaded FITS file ([] for a picture)."""
-    from galaxy_core.load import hdus_of
+    from galaxy_core.io.load import hdus_of
 
     return hdus_of(_data)
 
@@ -103,28 +103,20 @@ def preview_uri(key: str, _field: Field, rkey: tuple, _settings: RenderSettings,
     return data_uri(rgb, fmt="JPEG"), factor
 
 
-@st.cache_resource(max_entries=6, ttl=3600, show_spinner="Rendering the field...")
-def full_rgb(key: str, _field: Field, rkey: tuple, _settings: RenderSettings) -> np.ndarray:
-    """The full-resolution render (uint8 (H, W, 3), read-only)."""
-    rgb = render(_field, _settings)
-    rgb.flags.writeable = False
-    return rgb
-
-
 @st.cache_resource(show_spinner="Loading the classifier...")
 def classifier():
     """The shipped morphology classifier, or None when its weights are not installed."""
-    if not pipeline.classifier_available():
+    if not shipped.classifier_available():
         return None
-    return pipeline.load_classifier()
+    return shipped.load_classifier()
 
 
 @st.cache_resource(show_spinner="Loading the detector...")
 def detector():
     """The shipped YOLO detector, or None when its weights are not installed."""
-    if "yolo" not in pipeline.available_methods():
+    if "yolo" not in shipped.available_methods():
         return None
-    return pipeline.load_detector()
+    return shipped.load_detector()
 
 
 def data_uri(rgb: np.ndarray, *, fmt: str = "PNG") -> str:
@@ -139,50 +131,41 @@ def data_uri(rgb: np.ndarray, *, fmt: str = "PNG") -> str:
 
 
 @dataclass
-class RunResult:
-    """One finished run: its detections, the settings that made them, and cached thumbnails."""
+class StoredRun:
+    """One finished run (the core's :class:`~galaxy_core.pipeline.RunResult`) with what the
+    app derives from it once: its catalogue frame and the table's thumbnails."""
 
-    detections: tuple[Detection, ...]
-    method: str
-    classified: bool
-    seconds: float
-    settings: pipeline.RunSettings
-    render: RenderSettings
+    result: pipeline.RunResult
     thumbs: dict[int, str] = field(default_factory=dict, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
-
-    @property
-    def upsample(self) -> float:
-        """YOLO's small-object pass factor (1 for sep)."""
-        return self.settings.upsample if self.method == "yolo" else 1
-
-    @property
-    def min_score(self) -> float:
-        """The run's score floor: nothing below it was kept."""
-        return pipeline.score_floor(self.settings)
-
-    @property
-    def detect_tta(self) -> bool:
-        """Whether YOLO ran with its flip test-time augmentation."""
-        return self.settings.detect_tta and self.method == "yolo"
+    _boxes: np.ndarray | None = field(default=None, repr=False)
 
     def frame(self) -> pd.DataFrame:
         """The catalogue DataFrame of the detections (made once; do not modify it)."""
         with self.lock:
             if self._frame is None:
-                self._frame = to_frame(list(self.detections))
+                self._frame = to_frame(list(self.result.detections))
             return self._frame
 
-    def thumbnails(self, rgb: np.ndarray, ids: Sequence[int], *, origin_lower: bool) -> list[str]:
-        """PNG data URIs of the boxes of ``ids`` (made once per detection)."""
-        by_id = {d.id: d for d in self.detections}
+    def boxes(self) -> np.ndarray:
+        """The run's boxes (N, 4), framing's ``others`` for previews (made once)."""
+        with self.lock:
+            if self._boxes is None:
+                from galaxy_core.morphology.framing import detection_boxes
+
+                self._boxes = detection_boxes(self.result.detections)
+            return self._boxes
+
+    def thumbnails(self, ids: Sequence[int], *, origin_lower: bool) -> list[str]:
+        """PNG data URIs of the boxes of ``ids`` in the run's rendered field (made once each)."""
+        by_id = {d.id: d for d in self.result.detections}
         out = []
         for i in ids:
             with self.lock:
                 uri = self.thumbs.get(i)
             if uri is None:
-                uri = data_uri(thumbnail(rgb, by_id[i], origin_lower=origin_lower))
+                uri = data_uri(thumbnail(self.result.rgb, by_id[i], origin_lower=origin_lower))
                 with self.lock:
                     self.thumbs[i] = uri
             out.append(uri)
@@ -206,7 +189,7 @@ class RunStore:
 
     def __init__(self, max_entries: int = 12) -> None:
         self.max_entries = max_entries
-        self._items: OrderedDict[tuple, RunResult] = OrderedDict()
+        self._items: OrderedDict[tuple, StoredRun] = OrderedDict()
         self._lock = threading.Lock()
         self._key_locks: dict[tuple, threading.Lock] = {}
 
@@ -219,14 +202,14 @@ class RunStore:
             self._items.clear()
             self._key_locks.clear()
 
-    def get(self, key: tuple) -> RunResult | None:
+    def get(self, key: tuple) -> StoredRun | None:
         with self._lock:
             result = self._items.get(key)
             if result is not None:
                 self._items.move_to_end(key)
             return result
 
-    def get_or_run(self, key: tuple, compute: Callable[[], RunResult]) -> RunResult:
+    def get_or_run(self, key: tuple, compute: Callable[[], StoredRun]) -> StoredRun:
         """The stored result of ``key``, computing it once (other callers wait for it)."""
         found = self.get(key)
         if found is not None:

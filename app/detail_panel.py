@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from app import caching
-from galaxy_core.annotate import draw_boxes
-from galaxy_core.colours import colour_of
-from galaxy_core.morph_reliability import MIN_EXTENT_PX, MIN_PEAK_SNR, morphology_reliable
+from galaxy_core.display.annotate import draw_boxes
+from galaxy_core.display.colours import colour_of
+from galaxy_core.morphology.reliability import ReliabilityRule
+from galaxy_core.morphology.views import AugmentedView, agreement, augmented_views
 from galaxy_core.types import CLASS_NAMES, Detection
 
 CUTOUT_PX = 256
@@ -49,24 +48,11 @@ def probability_chart(probs: tuple[float, ...], *, height: int = 240) -> go.Figu
 
 
 @st.cache_resource(max_entries=64, ttl=3600, show_spinner="Classifying augmented views...")
-def augmented_views(rkey: tuple, det_key: tuple, others_key: str, _rgb: np.ndarray, _d: Detection,
-                    _others: np.ndarray, seed: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, view, six probabilities) for the classifier's training augmentations of one crop.
-
-    The crop is framed as the run framed it (the other detections' boxes ``_others``
-    left out of the object's segment), so the "original" view is what was classified.
-    """
-    from galaxy_core.framing import crop_for_detection
-    from galaxy_core.morph_transforms import preview_augmentations
-
-    clf = caching.classifier()
-    crop = np.array(crop_for_detection(_rgb, _d, clf.input_size, settings=clf.framing,
-                                       others=_others))  # writable, for torch
-    views = preview_augmentations(crop, clf.input_size, seed, distant_p=clf.train_distant_p,
-                                  distant_snr=clf.train_distant_snr)
-    probs = np.asarray(clf.predict(np.stack([v for _, v in views]), tta=False, framed=True),
-                       dtype=float)
-    return [(name, view, p) for (name, view), p in zip(views, probs, strict=True)]
+def cached_views(run_id: int, det_id: int, seed: int, _stored: caching.StoredRun,
+                 _d: Detection) -> list[AugmentedView]:
+    """The augmentation preview of one detection of one stored run (computed by the core)."""
+    return augmented_views(caching.classifier(), _stored.result.rgb, _d,
+                           others=_stored.boxes(), seed=seed)
 
 
 def reliability_text(d: Detection) -> str:
@@ -79,20 +65,21 @@ def reliability_text(d: Detection) -> str:
             "like this right (shrunk, noisy; weights/MODEL_CARD.md, 'Accuracy by size and S/N').")
 
 
-def unreliable_text(d: Detection) -> str:
+def unreliable_text(d: Detection, rule: ReliabilityRule) -> str:
     """Why the class of ``d`` is not to be trusted (small, or faint for its size)."""
-    if d.extent_px is None or d.extent_px < MIN_EXTENT_PX:
-        return (f"Only about {d.extent_px or 0:.0f} px across. Below {MIN_EXTENT_PX:.0f} px the "
+    if rule.why_not(d.extent_px, d.peak_snr) == "small":
+        return (f"Only about {d.extent_px or 0:.0f} px across. Below {rule.min_extent_px:.0f} px the "
                 "classifier's class is unreliable: it cannot see arms, bars or discs, and tiny blobs "
                 "lean to Irregular or Star/Artifact (weights/MODEL_CARD.md, 'Accuracy versus galaxy size').")
-    return (f"Too faint: peak S/N {d.peak_snr:.0f}, below {MIN_PEAK_SNR:.0f}. There noise hides arms "
+    return (f"Too faint: peak S/N {d.peak_snr:.0f}, below {rule.min_peak_snr:.0f}. There noise hides arms "
             "and discs and inflates the measured size, and the classifier's accuracy falls "
             "(weights/MODEL_CARD.md, 'Accuracy by size and S/N').")
 
 
-def detection_detail(d: Detection, rgb: np.ndarray, rkey: tuple, *, origin_lower: bool,
-                     others: np.ndarray | None = None) -> None:
-    """The panel of one detection; ``others`` are the run's boxes (framing.detection_boxes)."""
+def detection_detail(d: Detection, stored: caching.StoredRun, rkey: tuple, *, origin_lower: bool,
+                     rule: ReliabilityRule | None = None) -> None:
+    """The panel of one detection of a stored run; ``rule``: the classifier's reliability rule."""
+    rgb = stored.result.rgb
     st.subheader(f"#{d.id} {d.label}")
     left, right = st.columns([1, 1])
     with left:
@@ -108,33 +95,34 @@ def detection_detail(d: Detection, rgb: np.ndarray, rkey: tuple, *, origin_lower
                 st.info(DETECTOR_STAR_TEXT)
             else:
                 st.markdown(reliability_text(d))
-                if not morphology_reliable(d.extent_px, d.peak_snr):
-                    st.warning(unreliable_text(d))
+                if rule is not None and not d.morph_reliable:
+                    st.warning(unreliable_text(d, rule))
             st.plotly_chart(probability_chart(d.probs), key="detail_probs",
                             config={"displayModeBar": False})
     if d.probs is None or caching.classifier() is None:
         return
+    augmentation_preview(d, stored, origin_lower=origin_lower)
+
+
+def augmentation_preview(d: Detection, stored: caching.StoredRun, *, origin_lower: bool) -> None:
+    """The classifier's training augmentations of ``d``, each with its class (computed by the core)."""
     st.markdown("**Does the class hold?** The classifier's own training augmentations of this "
                 "galaxy, each classified again:")
     seed = st.number_input("Augmentation seed", 0, 10_000, 0, key="aug_seed")
-    det_key = (d.id, d.x_min, d.y_min, d.x_max, d.y_max)
-    others = np.zeros((0, 4)) if others is None else np.asarray(others, dtype=float)
-    others_key = hashlib.sha1(others.tobytes()).hexdigest()
-    views = augmented_views(rkey, det_key, others_key, rgb, d, others, int(seed))
+    views = cached_views(id(stored), d.id, int(seed), stored, d)
     cols = st.columns(5)
-    for i, (name, view, probs) in enumerate(views):
-        best = int(np.argmax(probs))
+    for i, view in enumerate(views):
+        best = int(np.argmax(view.probs))
         with cols[i % 5]:
-            shown = view[::-1] if origin_lower else view
+            shown = view.image[::-1] if origin_lower else view.image
             st.image(np.ascontiguousarray(shown), width="stretch")
-            st.caption(f"{name}: **{CLASS_NAMES[best]}** {probs[best]:.2f}")
+            st.caption(f"{view.name}: **{view.label}** {view.probs[best]:.2f}")
     with st.expander("All six probabilities of each view"):
-        table = pd.DataFrame([p for _, _, p in views], columns=list(CLASS_NAMES),
-                             index=[name for name, _, _ in views])
+        table = pd.DataFrame([v.probs for v in views], columns=list(CLASS_NAMES),
+                             index=[v.name for v in views])
         st.dataframe(table, column_config={c: st.column_config.NumberColumn(c, format="%.2f")
                                            for c in CLASS_NAMES}, key="augmentation_probs")
-    agree = sum(int(np.argmax(p)) == CLASS_NAMES.index(d.label) for _, _, p in views
-                if d.label in CLASS_NAMES)
+    agree = agreement(views, d.label)
     if d.detector_label == "star":
         st.caption(f"The classifier calls {agree} of {len(views)} views {d.label} "
                    "(the label is the detector's).")

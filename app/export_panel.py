@@ -8,9 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from app.guard import guarded
-from galaxy_core import export
-from galaxy_core.annotate import draw_boxes, png_bytes
-from galaxy_core.catalog import from_frame
+from galaxy_core.catalog import export
+from galaxy_core.catalog.table import from_frame
+from galaxy_core.display.annotate import draw_boxes, png_bytes
 from galaxy_core.types import Field
 
 FORMATS = (
@@ -33,13 +33,13 @@ def annotated_png(rgb, df: pd.DataFrame, *, origin_lower: bool, line: int) -> by
     return png_bytes(draw_boxes(rgb, from_frame(df), line=line), origin_lower=origin_lower)
 
 
-def _png_of_view(rgb_of_field, df: pd.DataFrame, field: Field) -> bytes:
+def _png_of_view(rgb, df: pd.DataFrame, field: Field) -> bytes:
     line = max(1, round(max(field.width, field.height) / 1000))
-    return annotated_png(rgb_of_field(), df, origin_lower=field.kind == "fits", line=line)
+    return annotated_png(rgb, df, origin_lower=field.kind == "fits", line=line)
 
 
-def export_panel(df: pd.DataFrame, field: Field, rgb_of_field, *, meta: dict) -> None:
-    """Download buttons; files are made when clicked (``rgb_of_field()`` renders for the PNG)."""
+def export_panel(df: pd.DataFrame, field: Field, rgb, *, meta: dict) -> None:
+    """Download buttons; files are made when clicked (the PNG draws on the run's render ``rgb``)."""
     st.markdown(f"The **{len(df)} detections shown** (threshold and class filters applied), "
                 "pixel positions 0-based (DS9 regions 1-based).")
     stem = f"{field.name}_detections"
@@ -53,6 +53,6 @@ def export_panel(df: pd.DataFrame, field: Field, rgb_of_field, *, meta: dict) ->
     with cols[-1], guarded("drawing the annotated field"):
         st.download_button(
             "Annotated PNG",
-            data=partial(_png_of_view, rgb_of_field, df, field),
+            data=partial(_png_of_view, rgb, df, field),
             file_name=f"{field.name}_annotated.png", mime="image/png", key="download_png",
             on_click="ignore", icon=":material/image:")

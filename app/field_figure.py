@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from galaxy_core.colours import colour_of
-from galaxy_core.review import top_classes
+from galaxy_core.catalog.review import top_classes
+from galaxy_core.display.colours import colour_of
 from galaxy_core.types import CLASS_NAMES, Detection
 
 SEP_TRACE = "sep baseline"
@@ -78,7 +78,7 @@ def field_figure(image_uri: str, *, block: int, width: int, height: int, origin_
         image_uri: the display render as a data URI, ``block`` field pixels per image pixel.
         width, height: the field's size in pixels.
         origin_lower: True for FITS (row 0 at the bottom).
-        df: the visible catalogue rows (galaxy_core.catalog columns).
+        df: the visible catalogue rows (galaxy_core.catalog.table columns).
         sep: the sep baseline's detections, drawn dashed when given.
         selected_id: a detection to highlight.
     """
@@ -98,7 +98,7 @@ def field_figure(image_uri: str, *, block: int, width: int, height: int, origin_
             showlegend=False,
         ))
     if sep:
-        from galaxy_core.catalog import to_frame
+        from galaxy_core.catalog.table import to_frame
 
         shapes.append(boxes_shape(to_frame(sep), name=f"{SEP_TRACE} ({len(sep)})", colour=SEP_COLOUR,
                                   width=1, dash="dot"))

@@ -33,11 +33,17 @@ from app.review_panel import (  # noqa: E402
     small_objects_note,
     visible,
 )
-from app.run_panel import last_result, run_controls, run_detection, run_key, sep_baseline  # noqa: E402
+from app.run_panel import (  # noqa: E402
+    last_result,
+    reliability_rule,
+    run_controls,
+    run_detection,
+    run_key,
+    sep_baseline,
+)
 from app.stretch_panel import stretch_controls, stretch_preview  # noqa: E402
 from app.tabs import TAB_KEY, TABS  # noqa: E402
-from galaxy_core.framing import detection_boxes  # noqa: E402
-from galaxy_core.provenance import run_provenance  # noqa: E402
+from galaxy_core.catalog.provenance import result_provenance  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
@@ -77,37 +83,35 @@ def page() -> None:
 
     with run_box, guarded("reading the run settings", reraise=True):
         run_settings, run_now = run_controls()
-    result = None
+    stored = None
     with tab_inspect, guarded("detecting and classifying", reraise=True):
         if run_now:
             key = run_key(loaded, render_settings, run_settings)
-            result = run_detection(loaded, render_settings, run_settings)
+            stored = run_detection(loaded, render_settings, run_settings)
             st.session_state["last_run_key"] = key
         else:
-            result = last_result()
-    if result is None:
+            stored = last_result()
+    if stored is None:
         with tab_inspect:
             st.info("Press Run in the sidebar to detect and classify.")
         return
 
-    df = result.frame()
+    df = stored.frame()
+    result = stored.result
     with filter_box, guarded("reading the filters", reraise=True):
         filters = filter_controls(df["label"].tolist(), classified=result.classified,
-                                  floor=result.min_score)
+                                  floor=result.floor, rule=reliability_rule())
     shown = visible(df, filters)
-    rkey = caching.settings_key(render_settings)
-
-    def rgb():
-        return caching.full_rgb(loaded.key, field, rkey, render_settings)
+    rkey = caching.settings_key(result.render)
 
     with tab_inspect:
         notes = [f"small-object pass {result.upsample}x"] if result.upsample > 1 else []
         notes += ["4 flips"] if result.detect_tta else []
         extras = f" ({', '.join(notes)})" if notes else ""
         st.caption(f"{result.method} detector{extras}{' + classifier' if result.classified else ''}: "
-                   f"{len(df)} detections scoring {result.min_score:.2f} or more in "
+                   f"{len(df)} detections scoring {result.floor:.2f} or more in "
                    f"{result.seconds:.1f} s (cached for these settings).")
-        small_objects_note(shown)
+        small_objects_note(shown, reliability_rule())
         if tab_inspect.open:
             sep = ()
             if filters.sep_overlay:
@@ -123,16 +127,15 @@ def page() -> None:
                 chosen = detection_picker(shown, df["id"].tolist())
                 if chosen is not None:
                     det = next(d for d in result.detections if d.id == chosen)
-                    detection_detail(det, rgb(), rkey, origin_lower=origin_lower,
-                                     others=detection_boxes(result.detections))
+                    detection_detail(det, stored, rkey, origin_lower=origin_lower,
+                                     rule=reliability_rule())
             with guarded("listing the detections"):
-                detection_table(result, rgb(), shown, origin_lower=origin_lower)
+                detection_table(stored, shown, origin_lower=origin_lower)
     if tab_export.open:
         with tab_export, guarded("preparing the exports"):
-            meta = run_provenance(field, result.render, result.settings, method=result.method,
-                                  classified=result.classified, threshold=filters.min_score,
-                                  classes=filters.classes)
-            export_panel(shown.sort_values("id"), field, rgb, meta=meta)
+            meta = result_provenance(field, result, threshold=filters.min_score,
+                                     classes=filters.classes)
+            export_panel(shown.sort_values("id"), field, result.rgb, meta=meta)
 
 
 main()

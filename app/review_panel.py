@@ -9,15 +9,15 @@ import streamlit as st
 
 from app import caching
 from app.field_figure import class_order, field_figure
-from galaxy_core.matching import centres_and_snr, coverage
-from galaxy_core.morph_reliability import MIN_EXTENT_PX, MIN_PEAK_SNR
-from galaxy_core.review import (
+from galaxy_core.catalog.matching import centres_and_snr, coverage
+from galaxy_core.catalog.review import (
     filter_catalog,
     too_small_for_morphology,
     top_classes,
     uncertain_first,
     uncertainty,
 )
+from galaxy_core.morphology.reliability import ReliabilityRule
 from galaxy_core.types import CLASS_NAMES, Detection
 
 ORDERS = ("Uncertain first", "Score, high first", "Id")
@@ -40,7 +40,8 @@ class Filters:
     reliable_only: bool = False
 
 
-def filter_controls(labels: list[str], *, classified: bool = False, floor: float = 0.0) -> Filters:
+def filter_controls(labels: list[str], *, classified: bool = False, floor: float = 0.0,
+                    rule: ReliabilityRule | None = None) -> Filters:
     """Sidebar widgets: score threshold, classes, objects with a trustworthy class, order, sep overlay.
 
     The threshold slider starts at the run's score ``floor`` (nothing below it was kept).
@@ -55,11 +56,11 @@ def filter_controls(labels: list[str], *, classified: bool = False, floor: float
     options = class_order(labels)
     classes = st.multiselect("Classes shown", options, default=options,
                              key=f"classes@{'|'.join(options)}")
+    where = rule.describe() if rule is not None else "not measured for these weights"
     reliable_only = classified and st.checkbox(
         "Only objects with a trustworthy class", value=False, key="reliable_only",
-        help=f"Hide objects under {MIN_EXTENT_PX:.0f} px across or with a peak S/N under "
-             f"{MIN_PEAK_SNR:.0f}: there the classifier's class is unreliable (measured on shrunk, "
-             "noisy validation galaxies, see weights/MODEL_CARD.md).")
+        help=f"Hide objects {where}: there the classifier's class is unreliable (measured on "
+             "shrunk, noisy validation galaxies, see weights/MODEL_CARD.md).")
     order = st.radio("Table order", ORDERS, key="order",
                      help="Uncertain first: smallest margin between the two most probable classes.")
     sep_overlay = st.checkbox("Overlay the sep baseline", value=False, key="sep_overlay",
@@ -100,7 +101,7 @@ TABLE_COLUMNS = {
         "uncertainty", format="%.2f", help="1 - (top probability - runner-up); empty when unclassified"),
     "size": st.column_config.NumberColumn(
         "size (px)", format="%.0f",
-        help=f"Extent the classifier measured; below {MIN_EXTENT_PX:.0f} px its class is unreliable."),
+        help="Extent the classifier measured; too small, and its class is unreliable."),
     "S/N": st.column_config.NumberColumn(
         "S/N", format="%.0f", help="Peak of the smoothed object over the sky noise, in the picture shown."),
     "expected accuracy": st.column_config.NumberColumn(
@@ -152,10 +153,10 @@ def field_view(loaded, preview: tuple[str, int], shown: pd.DataFrame, total: int
                     config={"scrollZoom": True, "displaylogo": False})
 
 
-def detection_table(result: caching.RunResult, rgb, shown: pd.DataFrame, *, origin_lower: bool) -> None:
+def detection_table(stored: caching.StoredRun, shown: pd.DataFrame, *, origin_lower: bool) -> None:
     """The sortable table (first TABLE_MAX_ROWS rows in the chosen order); a row click selects."""
     head = shown.head(TABLE_MAX_ROWS)
-    thumbs = result.thumbnails(rgb, head["id"].tolist(), origin_lower=origin_lower)
+    thumbs = stored.thumbnails(head["id"].tolist(), origin_lower=origin_lower)
     st.session_state["table_ids"] = head["id"].tolist()
     if len(shown) > TABLE_MAX_ROWS:
         st.caption(f"The first {TABLE_MAX_ROWS} of {len(shown)} rows in this order; click a circle "
@@ -191,12 +192,12 @@ def detection_picker(shown: pd.DataFrame, all_ids: list[int]) -> int | None:
 HINT_BELOW = 0.9
 
 
-def small_objects_note(shown: pd.DataFrame) -> int:
+def small_objects_note(shown: pd.DataFrame, rule: ReliabilityRule | None) -> int:
     """Say how many classified detections shown are too small for morphology; returns that count."""
     small, classified = too_small_for_morphology(shown)
     if small:
-        st.caption(f"{small} of the {classified} classified detections shown are under "
-                   f"{MIN_EXTENT_PX:.0f} px across or fainter than peak S/N {MIN_PEAK_SNR:.0f}: their "
+        where = rule.describe() if rule is not None else "without a measured reliability rule"
+        st.caption(f"{small} of the {classified} classified detections shown are {where}: their "
                    "classes are unreliable. Tick **Only objects with a trustworthy class** in the "
                    "sidebar to hide them.")
     return small

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
 from app import caching
 from app.field_source import LoadedField
-from galaxy_core import pipeline
-from galaxy_core.render import RenderSettings
-from galaxy_core.sep_detect import SepDetector
+from galaxy_core import pipeline, shipped
+from galaxy_core.detection.base import OPERATING_FLOOR, SEES_RENDER
+from galaxy_core.detection.sep import SepDetector
+from galaxy_core.display import RenderSettings
 from galaxy_core.types import Detection
 
 METHOD_NAMES = {"yolo": "YOLO (learned detector)", "sep": "sep (classical baseline)"}
@@ -25,17 +24,17 @@ UPSAMPLE_NAMES = {1: "Off (native scale)", 1.5: "1.5x upsampled", 2: "2x upsampl
 
 def default_floor(method: str) -> float:
     """The score floor a run starts with in the app: DEFAULT_FLOOR for YOLO, sep's own."""
-    return DEFAULT_FLOOR if method == "yolo" else pipeline.SEP_MIN_SCORE
+    return DEFAULT_FLOOR if method == "yolo" else OPERATING_FLOOR[method]
 
 
 def run_controls() -> tuple[pipeline.RunSettings, bool]:
     """Sidebar widgets for the run; returns (settings, whether to run now)."""
     st.header("2. Detect and classify")
-    methods = pipeline.available_methods()
+    methods = shipped.available_methods()
     method = st.selectbox("Detector", methods, format_func=METHOD_NAMES.get, key="method")
     if "yolo" not in methods:
         st.caption("The YOLO detector's weights are not installed: sep only.")
-    has_classifier = pipeline.classifier_available()
+    has_classifier = shipped.classifier_available()
     st.session_state.setdefault("classify", has_classifier)
     classify = st.checkbox("Classify morphology", key="classify",
                            disabled=not has_classifier,
@@ -75,14 +74,15 @@ def run_controls() -> tuple[pipeline.RunSettings, bool]:
 
 def run_key(loaded: LoadedField, render_settings: RenderSettings,
             settings: pipeline.RunSettings) -> tuple:
-    """The cache key of a run: sep without classifier ignores the stretch (it sees pixels)."""
-    needs_rgb = settings.resolved_method() != "sep" or settings.classify
+    """The cache key of a run: a detector that sees only pixels, without the classifier,
+    ignores the stretch."""
+    needs_rgb = SEES_RENDER[settings.resolved_method()] or settings.classify
     rkey = caching.settings_key(render_settings) if needs_rgb else None
     return (loaded.key, rkey, caching.settings_key(settings))
 
 
 def run_detection(loaded: LoadedField, render_settings: RenderSettings,
-                  settings: pipeline.RunSettings) -> caching.RunResult:
+                  settings: pipeline.RunSettings) -> caching.StoredRun:
     """The run's result, from the store or computed now with a progress bar."""
     key = run_key(loaded, render_settings, settings)
     store = caching.run_store()
@@ -94,19 +94,10 @@ def run_detection(loaded: LoadedField, render_settings: RenderSettings,
     def progress(fraction: float, message: str) -> None:
         bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
 
-    def compute() -> caching.RunResult:
-        start = time.perf_counter()
-        method = settings.resolved_method()
-        dets = pipeline.run(
+    def compute() -> caching.StoredRun:
+        return caching.StoredRun(pipeline.run(
             loaded.field, render_settings, settings,
-            detector=caching.detector() if method == "yolo" else None,
-            classifier=caching.classifier() if settings.classify else None,
-            progress=progress,
-        )
-        return caching.RunResult(tuple(dets), method=method,
-                                 classified=any(d.probs is not None for d in dets),
-                                 seconds=time.perf_counter() - start, settings=settings,
-                                 render=render_settings)
+            classifier=caching.classifier() if settings.classify else None, progress=progress))
 
     try:
         return store.get_or_run(key, compute)
@@ -120,7 +111,13 @@ def sep_baseline(fkey: str, _loaded: LoadedField) -> tuple[Detection, ...]:
     return tuple(SepDetector()(_loaded.field))
 
 
-def last_result() -> caching.RunResult | None:
+def last_result() -> caching.StoredRun | None:
     """The run shown before, when the user turned automatic runs off."""
     key = st.session_state.get("last_run_key")
     return None if key is None else caching.run_store().get(key)
+
+
+def reliability_rule():
+    """When the loaded classifier's classes are trusted (None without a classifier or a measured rule)."""
+    clf = caching.classifier()
+    return None if clf is None else clf.reliability

@@ -8,7 +8,13 @@ import streamlit as st
 
 from app import caching
 from app.guard import guarded
-from galaxy_core.render import INTERVALS, STRETCHES, RenderSettings, band_limits, default_settings
+from galaxy_core.display import (
+    INTERVALS,
+    STRETCHES,
+    RenderSettings,
+    band_limits,
+    default_settings,
+)
 from galaxy_core.types import Field
 
 PREVIEW_MAX_SIDE = 512

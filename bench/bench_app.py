@@ -28,7 +28,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_CONFIG_DIR", str(ROOT / ".yolo_config"))
 
@@ -51,10 +50,10 @@ def bench_filter(repeats: int) -> None:
     from app.caching import data_uri, thumbnail
     from app.field_figure import field_figure
     from app.review_panel import TABLE_MAX_ROWS, Filters, table_frame, visible
-    from galaxy_core.catalog import to_frame
-    from galaxy_core.demo import xdf_field
+    from galaxy_core.catalog.table import to_frame
+    from galaxy_core.display import render
+    from galaxy_core.io.demo import xdf_field
     from galaxy_core.pipeline import RunSettings, run
-    from galaxy_core.render import render
 
     field = xdf_field()
     dets = run(field, settings=RunSettings(method="sep", classify=False))[:1000]
@@ -98,8 +97,8 @@ def bench_filter(repeats: int) -> None:
 def bench_full_run() -> None:
     from app.run_panel import default_floor
     from galaxy_core import pipeline
-    from galaxy_core.demo import synthetic_field
-    from galaxy_core.render import default_settings, render
+    from galaxy_core.display import default_settings, render
+    from galaxy_core.io.demo import synthetic_field
 
     field = synthetic_field()
     method = pipeline.RunSettings().resolved_method()
@@ -129,8 +128,8 @@ def bench_full_run() -> None:
 
 def bench_stretch(repeats: int) -> None:
     from app.caching import DISPLAY_MAX_SIDE, data_uri
-    from galaxy_core.demo import synthetic_field
-    from galaxy_core.render import RenderSettings, downsample, preview_scale, render
+    from galaxy_core.display import RenderSettings, downsample, preview_scale, render
+    from galaxy_core.io.demo import synthetic_field
 
     field = synthetic_field()
     factor = preview_scale(field, DISPLAY_MAX_SIDE)
@@ -154,7 +153,7 @@ def bench_first_render(cached_loads: int = 6) -> None:
 
     This machine's speed drifts by about 30 % over minutes, so the cached figure is a median.
     """
-    from browser_support import CHROMIUM, MARKERS, launch_chromium, streamlit_server
+    from app.local_server import CHROMIUM, MARKERS, launch_chromium, streamlit_server
 
     if not CHROMIUM.exists():
         print(f"first render: skipped, {CHROMIUM} is absent")

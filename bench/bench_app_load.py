@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-from browser_support import (  # noqa: E402
+from app.local_server import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
     MARKERS,

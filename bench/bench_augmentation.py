@@ -9,7 +9,7 @@ app's inputs: greyscale, a rotation by a random angle (not a multiple of 90
 degrees), a coarser resolution (down-sampled 2.5x and back), pixel noise
 (sigma 0.04 of full scale) and all four together.  The draws are seeded, so
 every checkpoint sees the same perturbed images.  Images come from a pack
-(:mod:`galaxy_core.classifier_pack`) or, with ``--data``, from the framed cache.
+(:mod:`training.classifier.pack`) or, with ``--data``, from the framed cache.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from torchvision.transforms.v2 import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from galaxy_core.classifier import Classifier  # noqa: E402
-from galaxy_core.morph_transforms import ResolutionLoss, SkyRotation  # noqa: E402
-from galaxy_core.train_classifier import (  # noqa: E402
+from galaxy_core.morphology.classifier import Classifier  # noqa: E402
+from galaxy_core.morphology.transforms import ResolutionLoss, SkyRotation  # noqa: E402
+from training.classifier.train import (  # noqa: E402
     add_validation_source,
     classification_metrics,
     validation_sets,

@@ -3,13 +3,13 @@
     python bench/bench_blend_framing.py [--fields 4] [--density 20 60]
 
 The app frames every detection before classifying it
-(:func:`galaxy_core.framing.frame_detection`): it segments the object in a
+(:func:`galaxy_core.morphology.framing.frame_detection`): it segments the object in a
 window of 3x its box and measures its extent and centre from the segment.  In
 a crowded field a neighbour's light can join the segment, and the crop is then
 framed on the pair.  This bench measures how often, and what the neighbours'
 boxes (``others=``) change.
 
-Held-out synthetic fields (:func:`galaxy_core.scene_synth.make_scene`, real
+Held-out synthetic fields (:func:`training.detector.scenes.make_scene`, real
 galaxy cutouts never trained on, a quarter of them placed next to another) are
 rendered with one fixed asinh stretch.  Every detectable galaxy is framed from
 its truth box (a perfect detector) three ways:
@@ -38,11 +38,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from galaxy_core.classifier import Classifier  # noqa: E402
-from galaxy_core.framing import frame_detection  # noqa: E402
-from galaxy_core.render import RenderSettings, render  # noqa: E402
-from galaxy_core.scene_synth import _paste, build_library, make_scene, truth_table  # noqa: E402
+from galaxy_core.display import RenderSettings, render  # noqa: E402
+from galaxy_core.morphology.classifier import Classifier  # noqa: E402
+from galaxy_core.morphology.framing import frame_detection  # noqa: E402
 from galaxy_core.types import Detection, Field  # noqa: E402
+from training.detector.scenes import _paste, build_library, make_scene, truth_table  # noqa: E402
 
 MODES = ("field", "field+others")
 

@@ -5,7 +5,7 @@
 
 Everything is measured on the validation split of ``../shared/data`` (the
 split recorded in the checkpoint), starting from the original image files and
-going through :class:`galaxy_core.classifier.Classifier` exactly as the CLI
+going through :class:`galaxy_core.morphology.classifier.Classifier` exactly as the CLI
 does.  Targets: accuracy >= 0.90, balanced accuracy >= 0.85, Star/Artifact
 recall >= 0.95, gz2_spiral two-way accuracy >= 0.90 (on gz2's validation split,
 which ``--gz2-two-way`` training never sees; the whole set is printed too), framing consistency
@@ -22,6 +22,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,17 +31,17 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from galaxy_core import calibration  # noqa: E402
-from galaxy_core.classifier import Classifier  # noqa: E402
-from galaxy_core.framing import FramingSettings, frame_crop, measure_extent  # noqa: E402
-from galaxy_core.morph_data import grey_galaxy_items, gz2_items, labelled_items, load_rgb  # noqa: E402
-from galaxy_core.train_classifier import (  # noqa: E402
+from galaxy_core.io.picture import read_rgb  # noqa: E402
+from galaxy_core.morphology import calibration, checkpoint  # noqa: E402
+from galaxy_core.morphology.classifier import Classifier  # noqa: E402
+from galaxy_core.morphology.framing import FramingSettings, frame_crop, measure_extent  # noqa: E402
+from galaxy_core.types import CLASS_INDEX, CLASS_NAMES  # noqa: E402
+from training.classifier.data import grey_galaxy_items, gz2_items, labelled_items  # noqa: E402
+from training.classifier.train import (  # noqa: E402
     FIELD_WINDOW_PX,
     classification_metrics,
-    save_checkpoint,
     two_way_scores,
 )
-from galaxy_core.types import CLASS_INDEX, CLASS_NAMES  # noqa: E402
 
 WINDOW = FramingSettings(fill=1.0, min_side_px=2.0, max_shrink=1.0)
 
@@ -48,9 +49,9 @@ WINDOW = FramingSettings(fill=1.0, min_side_px=2.0, max_shrink=1.0)
 def item_image(path: str, x_px: float, y_px: float, cache: dict) -> np.ndarray:
     """The item as a user would hand it over: the file, or a window around a field star."""
     if not np.isfinite(x_px):
-        return load_rgb(path)
+        return read_rgb(path)
     if path not in cache:
-        cache[path] = load_rgb(path)
+        cache[path] = read_rgb(path)
     return frame_crop(cache[path], (x_px, y_px), FIELD_WINDOW_PX, FIELD_WINDOW_PX, settings=WINDOW)
 
 
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     clf = Classifier.load(args.weights)
-    ckpt_recipe = torch.load(clf.path, map_location="cpu", weights_only=True)["recipe"]
+    ckpt_recipe = clf.recipe
     split_seed = int(ckpt_recipe["split_seed"])
     fig_dir = Path(args.figures) if args.figures else None
     if fig_dir:
@@ -204,14 +205,13 @@ def main(argv=None) -> int:
     m, probs, z = results[mode]
     out["default_mode"] = mode
     if args.update_checkpoint:
-        ckpt = torch.load(clf.path, map_location="cpu", weights_only=True)
-        ckpt["temperature"] = float(results["no TTA"][0]["temperature"])
-        ckpt["temperature_tta"] = float(results["TTA"][0]["temperature"])
-        ckpt["tta"] = bool(use_tta)
-        ckpt["metrics"] = dict(ckpt["metrics"], bench={k: v for k, v in out.items() if k != "weights"})
-        save_checkpoint(ckpt, Path(clf.path))
+        ckpt = checkpoint.read(clf.path)
+        ckpt = replace(ckpt, temperature=float(results["no TTA"][0]["temperature"]),
+                       temperature_tta=float(results["TTA"][0]["temperature"]), tta=bool(use_tta),
+                       metrics={**ckpt.metrics, "bench": {k: v for k, v in out.items() if k != "weights"}})
+        checkpoint.write(ckpt, clf.path)
         clf = Classifier.load(clf.path)
-        print(f"checkpoint updated: T={ckpt['temperature']:.3f} T_tta={ckpt['temperature_tta']:.3f} "
+        print(f"checkpoint updated: T={ckpt.temperature:.3f} T_tta={ckpt.temperature_tta:.3f} "
               f"tta default={use_tta}")
 
     by_source = {}
@@ -234,7 +234,7 @@ def main(argv=None) -> int:
         "called_star": float((pg.argmax(1) == star).mean())}
     gg = grey_galaxy_items(args.data, seed=split_seed)
     gg = gg[gg["split"] == "val"].head(args.limit or None)
-    pgg = clf.predict([load_rgb(q) for q in gg["path"]], tta=use_tta)
+    pgg = clf.predict([read_rgb(q) for q in gg["path"]], tta=use_tta)
     out["grey_ground_based_galaxies_val"] = {"n": len(gg), "called_star": float((pgg.argmax(1) == star).mean())}
 
     # gz2_spiral two-way check: P(Spiral) + P(Spiral_Barred) > 0.5, on gz2's validation split
@@ -242,7 +242,7 @@ def main(argv=None) -> int:
     gz2 = gz2_items(args.data, seed=split_seed)
     if args.limit:
         gz2 = gz2.sample(min(args.limit, len(gz2)), random_state=0).reset_index(drop=True)
-    p2 = clf.predict([load_rgb(q) for q in gz2["path"]], tta=use_tta)
+    p2 = clf.predict([read_rgb(q) for q in gz2["path"]], tta=use_tta)
     truth, val = gz2["spiral"].to_numpy(), gz2["split"].to_numpy() == "val"
     out["gz2_two_way"] = two_way_scores(p2[val], truth[val])
     out["gz2_two_way_all"] = two_way_scores(p2, truth)

@@ -21,7 +21,7 @@
 upsampled that many times); its figures go to ``bench/out/detector_up2.json``
 (``detector_up1.5.json``) and its pictures get an ``_up2`` (``_up1.5``) suffix.
 ``--tta`` measures the detector with its flip test-time augmentation
-(:mod:`galaxy_core.flip_tta`); its outputs get a ``_tta`` suffix.
+(:mod:`galaxy_core.detection.flip_tta`); its outputs get a ``_tta`` suffix.
 """
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from galaxy_core import tiling  # noqa: E402
-from galaxy_core.matching import (  # noqa: E402
+from galaxy_core.catalog.matching import (  # noqa: E402
     average_precision,
     centres_and_snr,
     evaluate_boxes,
@@ -46,11 +45,13 @@ from galaxy_core.matching import (  # noqa: E402
     points_in_boxes,
     precision_recall,
 )
-from galaxy_core.render import RenderSettings, render  # noqa: E402
-from galaxy_core.scene_synth import DATA_DIR, build_library, heldout_field  # noqa: E402
-from galaxy_core.sep_detect import SepDetector  # noqa: E402
+from galaxy_core.detection.base import UPSAMPLE_FACTORS, as_factor  # noqa: E402
+from galaxy_core.detection.boxes import box_iou  # noqa: E402
+from galaxy_core.detection.sep import SepDetector  # noqa: E402
+from galaxy_core.detection.yolo import BACKENDS, DEFAULT_WEIGHTS, YoloDetector  # noqa: E402
+from galaxy_core.display import RenderSettings, render  # noqa: E402
 from galaxy_core.types import Field  # noqa: E402
-from galaxy_core.yolo_detector import BACKENDS, DEFAULT_WEIGHTS, YoloDetector  # noqa: E402
+from training.detector.scenes import DATA_DIR, build_library, heldout_field  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 SNR_BINS = (5, 7, 10, 20, 50, 100, np.inf)
@@ -111,7 +112,7 @@ def synthetic_section(det: YoloDetector, lib, seeds: list[int], size: int, resul
             det_rows = truth["detectable"].to_numpy(bool)
             n_obj += int(det_rows.sum())
             t_boxes = truth[["x_min", "y_min", "x_max", "y_max"]].to_numpy(float)
-            overlap = tiling.box_iou(t_boxes, t_boxes) > 0
+            overlap = box_iou(t_boxes, t_boxes) > 0
             np.fill_diagonal(overlap, False)
             blended = (overlap & det_rows[None, :]).any(axis=1) & det_rows
             for name, found_dets in dets.items():
@@ -166,7 +167,7 @@ def real_section(det: YoloDetector, results: dict, conf: float, tag: str = "") -
     from astropy.io import fits
     from astropy.wcs import WCS
 
-    from galaxy_core.demo import xdf_field
+    from galaxy_core.io.demo import xdf_field
 
     print("\n== Real fields: sep S/N > 10 sources found by YOLO, YOLO boxes sep also finds ==")
     fields = []
@@ -266,7 +267,7 @@ def stretch_section(det: YoloDetector, lib, seeds: list[int], size: int, results
 def speed_section(det: YoloDetector, results: dict, repeats: int, key: str = "speed") -> None:
     import torch
 
-    from galaxy_core.synthetic import synthetic_field
+    from galaxy_core.io.synthetic import synthetic_field
 
     print(f"\n== Speed, end to end (render + detect), {det.backend}, "
           f"torch threads {torch.get_num_threads()} ==")
@@ -297,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=2, help="torch threads (ultralytics sets cores - 1)")
     p.add_argument("--skip", nargs="*", default=[], choices=["synthetic", "real", "stretch", "speed"])
-    p.add_argument("--upsample", type=tiling.as_factor, default=1, choices=tiling.UPSAMPLE_FACTORS,
+    p.add_argument("--upsample", type=as_factor, default=1, choices=UPSAMPLE_FACTORS,
                    help="the detector's small-object pass factor")
     p.add_argument("--tta", action="store_true",
                    help="the detector's flip test-time augmentation (4 views per tile)")

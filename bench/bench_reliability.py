@@ -5,24 +5,24 @@
 
 Each labelled validation galaxy (stars left out) is placed in a sky window
 ``--context`` times its extent, as a detection's window in a field is
-(:func:`~galaxy_core.framing.frame_detection` cuts 3 x the box), then shown as
-a distant galaxy (:func:`bench_resolution.shrink`: Gaussian PSF, pixel
+(:func:`~galaxy_core.morphology.framing.frame_detection` cuts 3 x the box), then shown as
+a distant galaxy (:func:`training.classifier.distant.shrink`: Gaussian PSF, pixel
 integration, Gaussian sky noise of sigma = peak above sky / S/N) at every
 ``--sizes`` x ``--snr`` pair, and classified as the app classifies crops (no
-TTA), through :func:`~galaxy_core.framing.frame_detection` with a box
+TTA), through :func:`~galaxy_core.morphology.framing.frame_detection` with a box
 as large as the galaxy, so framing measures what the app measures for a
 detection: the extent (px, capped at twice the box) and the smoothed peak's
-S/N (:class:`~galaxy_core.framing.FramedDetection`).  The galaxies of all pairs are pooled
+S/N (:class:`~galaxy_core.morphology.framing.FramedDetection`).  The galaxies of all pairs are pooled
 and binned by those two *measured* values into an
-:class:`~galaxy_core.morph_reliability.AccuracyGrid` (share classified right,
+:class:`~galaxy_core.morphology.reliability.AccuracyGrid` (share classified right,
 a galaxy called Star/Artifact counting as wrong), which is printed with each
 cell's count.  ``--update-checkpoint`` stores it in the checkpoint as
 ``accuracy_grid``; the pipeline then gives every classified detection its
 cell's accuracy (``morph_accuracy``).  It also derives the peak S/N from which
-objects of at least ``MIN_EXTENT_PX`` keep their accuracy
-(:func:`~galaxy_core.morph_reliability.smallest_reliable_snr`), stored as
-``min_peak_snr`` (``MIN_PEAK_SNR`` must then equal it; a test checks the
-shipped pair).  ``--samples`` writes the per-galaxy values (npz); ``--from-samples``
+objects of at least the checkpoint's ``min_extent_px`` keep their accuracy
+(:func:`~galaxy_core.morphology.reliability.smallest_reliable_snr`), stored as
+``min_peak_snr``: the classifier reads its rule from there
+(:mod:`galaxy_core.morphology.checkpoint`).  ``--samples`` writes the per-galaxy values (npz); ``--from-samples``
 re-bins such a file without classifying again.
 """
 
@@ -32,28 +32,30 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_resolution import STAR, shrink  # noqa: E402
 
-from galaxy_core.classifier import Classifier  # noqa: E402
-from galaxy_core.framing import FramingSettings, frame_crop, frame_detection  # noqa: E402
-from galaxy_core.morph_reliability import (  # noqa: E402
-    MIN_EXTENT_PX,
+from galaxy_core.morphology import checkpoint  # noqa: E402
+from galaxy_core.morphology.classifier import Classifier  # noqa: E402
+from galaxy_core.morphology.framing import FramingSettings, frame_crop, frame_detection  # noqa: E402
+from galaxy_core.morphology.reliability import (  # noqa: E402
     SNR_TOLERANCE,
     AccuracyGrid,
     smallest_reliable_snr,
 )
-from galaxy_core.train_classifier import add_validation_source, save_checkpoint, validation_sets  # noqa: E402
-from galaxy_core.types import Detection  # noqa: E402
+from galaxy_core.types import CLASS_INDEX, STAR_CLASS, Detection  # noqa: E402
+from training.classifier.distant import shrink  # noqa: E402
+from training.classifier.train import add_validation_source, validation_sets  # noqa: E402
 
 EXTENT_EDGES_PX = (0.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, np.inf)
 SNR_EDGES = (0.0, 15.0, 30.0, 60.0, 120.0, 240.0, np.inf)
+
+STAR = CLASS_INDEX[STAR_CLASS]
 
 
 def in_sky_window(image: np.ndarray, extent_px: float, context: float, seed: int) -> np.ndarray:
@@ -155,20 +157,22 @@ def main(argv: list[str] | None = None) -> AccuracyGrid:
     grid = AccuracyGrid.from_samples(s["extent_px"], s["peak_snr"], s["correct"],
                                      extent_edges_px=EXTENT_EDGES_PX, snr_edges=SNR_EDGES)
     print_grid(grid)
-    edges, acc, n = grid.accuracy_by_snr(MIN_EXTENT_PX)
-    print(f"objects >= {MIN_EXTENT_PX:g} px, by peak S/N: " +
+    if clf.reliability is None:
+        raise SystemExit("The checkpoint has no min_extent_px: run bench/bench_resolution.py "
+                         "--update-checkpoint first.")
+    min_extent = clf.reliability.min_extent_px
+    edges, acc, n = grid.accuracy_by_snr(min_extent)
+    print(f"objects >= {min_extent:g} px, by peak S/N: " +
           ", ".join(f">={e:g}: {a:.3f} ({c})" for e, a, c in zip(edges, acc, n, strict=True)))
-    min_snr = smallest_reliable_snr(grid)
-    print(f"morphology reliable from peak S/N {min_snr} (objects >= {MIN_EXTENT_PX:g} px within "
+    min_snr = smallest_reliable_snr(grid, min_extent_px=min_extent)
+    print(f"morphology reliable from peak S/N {min_snr} (objects >= {min_extent:g} px within "
           f"{SNR_TOLERANCE:g} of their best S/N bin)")
     record = {"grid": grid.as_dict(), "min_peak_snr": min_snr, "n_galaxies": n_galaxies,
               "sizes_px": args.sizes, "snr": args.snr, "psf_fwhm_px": args.psf, "context": args.context}
     if args.update_checkpoint:
-        ckpt = torch.load(clf.path, map_location="cpu", weights_only=True)
-        ckpt["accuracy_grid"] = grid.as_dict()
-        ckpt["min_peak_snr"] = min_snr
-        ckpt["metrics"] = dict(ckpt["metrics"], accuracy_grid=record)
-        save_checkpoint(ckpt, Path(clf.path))
+        ckpt = checkpoint.read(clf.path)
+        checkpoint.write(replace(ckpt, accuracy_grid=grid, min_peak_snr=min_snr,
+                                 metrics={**ckpt.metrics, "accuracy_grid": record}), clf.path)
         print(f"checkpoint updated: accuracy_grid stored in {clf.path}")
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=1, default=float))

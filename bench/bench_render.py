@@ -22,13 +22,13 @@ from astropy.io import fits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from galaxy_core.load import load_bands, load_field  # noqa: E402
-from galaxy_core.render import (  # noqa: E402
+from galaxy_core.display import (  # noqa: E402
     RenderSettings,
     downsample,
     preview_scale,
     render,
 )
+from galaxy_core.io.load import load_bands, load_field  # noqa: E402
 
 TARGET_FULL_S = 1.5
 TARGET_PREVIEW_S = 0.15

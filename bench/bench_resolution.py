@@ -6,7 +6,7 @@ Each labelled validation galaxy (stars left out) is shown as a distant galaxy
 in a field would be: its framed image (the galaxy spans about ``fill`` = 0.6 of
 the 128 px side, about 77 px) is blurred by a Gaussian PSF and area-averaged
 (pixel integration) down until the galaxy spans ``N`` px, for each ``--sizes``
-N.  The small image then goes through :class:`~galaxy_core.classifier.Classifier`
+N.  The small image then goes through :class:`~galaxy_core.morphology.classifier.Classifier`
 as the app's crops do (framing measures the extent, cuts and resizes), no TTA.
 
 Printed per N: the median extent that framing measures (the size the app
@@ -18,10 +18,9 @@ faint galaxies; ``--snr`` adds Gaussian noise to the small image, per pixel
 and channel, of sigma = the galaxy's peak above sky / S/N.
 
 The smallest size from which accuracy with the ``--rule-psf`` PSF stays at
-least 0.80 is printed (:func:`~galaxy_core.morph_reliability.smallest_reliable_size`);
-``--update-checkpoint`` stores it in the checkpoint as ``min_extent_px``
-(``MIN_EXTENT_PX`` in :mod:`galaxy_core.morph_reliability` must then equal it;
-a test checks the shipped pair).
+least 0.80 is printed (:func:`~galaxy_core.morphology.reliability.smallest_reliable_size`);
+``--update-checkpoint`` stores it in the checkpoint as ``min_extent_px``,
+where the classifier reads its rule from (:mod:`galaxy_core.morphology.checkpoint`).
 """
 
 from __future__ import annotations
@@ -30,47 +29,26 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from galaxy_core.classifier import Classifier  # noqa: E402
-from galaxy_core.framing import measure_extent, sky_stats  # noqa: E402
-from galaxy_core.morph_reliability import MIN_ACCURACY, smallest_reliable_size  # noqa: E402
-from galaxy_core.train_classifier import (  # noqa: E402
+from galaxy_core.morphology import checkpoint  # noqa: E402
+from galaxy_core.morphology.classifier import Classifier  # noqa: E402
+from galaxy_core.morphology.framing import measure_extent  # noqa: E402
+from galaxy_core.morphology.reliability import MIN_ACCURACY, smallest_reliable_size  # noqa: E402
+from galaxy_core.types import CLASS_NAMES, STAR_CLASS  # noqa: E402
+from training.classifier.distant import shrink  # noqa: E402
+from training.classifier.train import (  # noqa: E402
     add_validation_source,
     classification_metrics,
-    save_checkpoint,
     validation_sets,
 )
-from galaxy_core.types import CLASS_NAMES  # noqa: E402
 
-STAR = CLASS_NAMES.index("Star/Artifact")
-
-
-def shrink(image: np.ndarray, scale: float, *, psf_fwhm_px: float, snr: float = 0.0,
-           seed: int = 0) -> np.ndarray:
-    """uint8 (H, W, 3) seen ``scale`` (< 1) times smaller, through a Gaussian PSF of FWHM in output px.
-
-    ``snr`` > 0 adds Gaussian sky noise to the small image: sigma = peak luminance above sky / snr (DN).
-    """
-    x = image.astype(np.float32)
-    if psf_fwhm_px > 0:
-        sigma_in = psf_fwhm_px / 2.3548 / scale
-        x = ndimage.gaussian_filter(x, (sigma_in, sigma_in, 0))
-    side = max(3, round(image.shape[0] * scale)), max(3, round(image.shape[1] * scale))
-    small = np.asarray(Image.fromarray(np.clip(x + 0.5, 0, 255).astype(np.uint8)).resize(
-        side, Image.Resampling.BOX))
-    if snr <= 0:
-        return small
-    level, _ = sky_stats(small)
-    peak = float((small.astype(np.float32) - level).mean(axis=2).max())
-    noisy = small + np.random.default_rng(seed).normal(0.0, max(peak, 1.0) / snr, small.shape)
-    return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
+STAR = CLASS_NAMES.index(STAR_CLASS)
 
 
 def size_row(clf: Classifier, images: np.ndarray, labels: np.ndarray, n_px: float, *,
@@ -149,10 +127,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.update_checkpoint:
         if threshold is None:
             raise SystemExit("No size reaches the accuracy floor; the checkpoint was not updated.")
-        ckpt = torch.load(clf.path, map_location="cpu", weights_only=True)
-        ckpt["min_extent_px"] = threshold
-        ckpt["metrics"] = dict(ckpt["metrics"], resolution=results)
-        save_checkpoint(ckpt, Path(clf.path))
+        ckpt = checkpoint.read(clf.path)
+        checkpoint.write(replace(ckpt, min_extent_px=threshold,
+                                 metrics={**ckpt.metrics, "resolution": results}), clf.path)
         print(f"checkpoint updated: min_extent_px = {threshold:g}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

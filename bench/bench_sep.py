@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_sep.py [--seeds 0 1 2] [--threshold 3]
 
-Truth is exact (galaxy_core.synthetic); a detection matches an object when its
+Truth is exact (galaxy_core.io.synthetic); a detection matches an object when its
 centre is within max(3 px, the object's half-light radius).  Prints one table.
 """
 
@@ -17,9 +17,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from galaxy_core.matching import completeness_by_snr, match  # noqa: E402
-from galaxy_core.sep_detect import SepDetector  # noqa: E402
-from galaxy_core.synthetic import synthetic_field  # noqa: E402
+from galaxy_core.catalog.matching import completeness_by_snr, match  # noqa: E402
+from galaxy_core.detection.sep import SepDetector  # noqa: E402
+from galaxy_core.io.synthetic import synthetic_field  # noqa: E402
 
 
 def main() -> None:

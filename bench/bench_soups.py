@@ -4,7 +4,7 @@
         --candidates weights/classifier.pt cache/s10/px112.pt weights/classifier.pt+cache/s10/px112.pt
 
 A candidate is one checkpoint or several joined by ``+``, whose weights are
-averaged (:func:`galaxy_core.average_weights.average_state_dicts`).  ResNet18
+averaged (:func:`training.classifier.soups.average_state_dicts`).  ResNet18
 ends in a global pool, so any candidate can run at any input size: each is
 scored at every ``--sizes`` value (argmax, no TTA), with the temperature fitted
 on the same items.  Images come from the 128 px framed cache (or ``--pack``),
@@ -31,11 +31,14 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from galaxy_core import calibration  # noqa: E402
-from galaxy_core.average_weights import average_state_dicts  # noqa: E402
-from galaxy_core.classifier import float_state_dict  # noqa: E402
-from galaxy_core.morph_transforms import eval_transforms  # noqa: E402
-from galaxy_core.train_classifier import (  # noqa: E402
+from galaxy_core.morphology import (
+    calibration,  # noqa: E402
+    checkpoint,  # noqa: E402
+)
+from galaxy_core.morphology.classifier import float_state_dict  # noqa: E402
+from galaxy_core.morphology.transforms import eval_transforms  # noqa: E402
+from training.classifier.soups import average_state_dicts  # noqa: E402
+from training.classifier.train import (  # noqa: E402
     FramedDataset,
     add_validation_source,
     build_model,
@@ -48,16 +51,16 @@ from galaxy_core.train_classifier import (  # noqa: E402
 
 def load_candidate(spec: str) -> tuple[torch.nn.Module, dict]:
     """The network of ``spec`` ("A.pt" or "A.pt+B.pt+..."), and the first checkpoint's metadata."""
-    ckpts = [torch.load(p, map_location="cpu", weights_only=True) for p in spec.split("+")]
-    state = average_state_dicts([c["state_dict"] for c in ckpts])
-    model = build_model(len(ckpts[0]["class_names"]))
+    ckpts = [checkpoint.read(p) for p in spec.split("+")]
+    state = average_state_dicts([c.state_dict for c in ckpts])
+    model = build_model(len(ckpts[0].class_names))
     model.load_state_dict(float_state_dict(state))
     return model.eval(), ckpts[0]
 
 
 def score(model, meta: dict, size: int, sets: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict:
     """Figures of one network at one input size over the validation sets."""
-    tf = eval_transforms(size, mean=meta["mean"], std=meta["std"])
+    tf = eval_transforms(size, mean=meta.mean, std=meta.std)
     loaders = {name: DataLoader(FramedDataset(images, y, tf), batch_size=128) for name, (images, y) in sets.items()}
     with torch.inference_mode():
         logits, labels = predict_logits(model, loaders.pop("labelled"))

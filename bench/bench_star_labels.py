@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from galaxy_core import pipeline  # noqa: E402
-from galaxy_core.matching import match_boxes  # noqa: E402
-from galaxy_core.render import RenderSettings, render  # noqa: E402
-from galaxy_core.scene_synth import build_library, heldout_field  # noqa: E402
+from galaxy_core.catalog.matching import match_boxes  # noqa: E402
+from galaxy_core.display import RenderSettings, render  # noqa: E402
 from galaxy_core.types import CLASS_NAMES  # noqa: E402
+from training.detector.scenes import build_library, heldout_field  # noqa: E402
 
 BOXES = ["x_min", "y_min", "x_max", "y_max"]
 

@@ -2,7 +2,7 @@
 
 All science and ML of the project lives here; the Streamlit app in ``app/``
 only calls it.  Start from :mod:`galaxy_core.pipeline` for the end-to-end
-path, :mod:`galaxy_core.load` for reading files and :mod:`galaxy_core.render`
+path, :mod:`galaxy_core.io.load` for reading files and :mod:`galaxy_core.display.render`
 for FITS-to-RGB.
 """
 

@@ -1,48 +1,38 @@
-"""End to end: a field and settings in, classified detections with RA/Dec out.
+"""End to end: a field and settings in, a :class:`RunResult` out.
 
     field -> render (RGB) -> detect (YOLO on the RGB, or sep on the pixels)
-          -> crop each detection -> classify (six probabilities) -> RA/Dec
+          -> frame each detection -> classify (six probabilities) -> RA/Dec
 
-The learned models are optional at run time: ``available_methods()`` lists
-``"yolo"`` only when ``weights/detector.pt`` exists, and classification runs
-only when ``weights/classifier.pt`` exists; without them the pipeline still
-gives sep detections.
+The learned models are optional at run time: ``"yolo"`` is available only when
+its weights ship, and classification runs only when the classifier's do
+(:mod:`galaxy_core.shipped`); without them the pipeline still gives sep
+detections.
 
->>> from galaxy_core.synthetic import synthetic_field
+>>> from galaxy_core.io.synthetic import synthetic_field
 >>> field, _ = synthetic_field(seed=1, size=256, n_galaxies=4, n_stars=1)
->>> dets = run(field, settings=RunSettings(method="sep", classify=False))
->>> all(d.ra is not None for d in dets)
-True
+>>> result = run(field, settings=RunSettings(method="sep", classify=False))
+>>> all(d.ra is not None for d in result.detections), result.floor
+(True, 0.05)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-from galaxy_core.catalog import renumber
+from galaxy_core import shipped
+from galaxy_core.detection.base import (
+    Detector,
+    DetectSettings,
+    Progress,
+    score_floor,
+)
+from galaxy_core.display import RenderSettings, default_settings, render
 from galaxy_core.errors import GalaxyCoreError
-from galaxy_core.render import RenderSettings, default_settings, render
-from galaxy_core.sep_detect import SepDetector
-from galaxy_core.tiling import UPSAMPLE_FACTORS, as_factor
-from galaxy_core.types import CLASS_NAMES, Detection, Field
-
-Progress = Callable[[float, str], None]
-
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-DETECTOR_WEIGHTS = WEIGHTS_DIR / "detector.pt"
-CLASSIFIER_WEIGHTS = WEIGHTS_DIR / "classifier.pt"
-METHODS = ("yolo", "sep")
-#: The class a detection gets when the detector calls it a star (YOLO's ``"star"``): bright
-#: Hubble stars have diffraction spikes the classifier never saw, and it calls most of them
-#: galaxies, where YOLO's star label is right 0.92 of the time (bench/bench_star_labels.py).
-STAR_CLASS = "Star/Artifact"
-#: sep's score floor when a run names none (score = S/N / (S/N + 10): S/N 0.5).
-SEP_MIN_SCORE = 0.05
+from galaxy_core.types import CLASS_NAMES, STAR_CLASS, Detection, Field
 
 
 @dataclass(frozen=True)
@@ -56,9 +46,8 @@ class RunSettings:
             classifier's time, so off by default for whole fields.
         min_score: the run's score floor in [0, 1): no detection below it is kept
             (YOLO runs at this confidence); the app filters above it.  None: the
-            method's own, YOLO's operating point (the detector's ``conf``, 0.25)
-            or :data:`SEP_MIN_SCORE` for sep.
-        detect_tta: YOLO's flip test-time augmentation (:mod:`galaxy_core.flip_tta`):
+            method's own (:data:`galaxy_core.detection.base.OPERATING_FLOOR`).
+        detect_tta: YOLO's flip test-time augmentation (:mod:`galaxy_core.detection.flip_tta`):
             each tile also seen flipped three ways, about 4x the detector's time.
         upsample: YOLO's small-object pass: its tiles see the field upsampled
             this many times (1 = native scale; 1.5 or 2 for galaxies 2 to 4 px
@@ -76,75 +65,78 @@ class RunSettings:
     sep_minarea: int = 5
 
     def __post_init__(self) -> None:
-        if self.method not in (*METHODS, "auto"):
+        if self.method not in (*shipped.METHODS, "auto"):
             raise GalaxyCoreError(f"Unknown detection method {self.method!r}; use yolo, sep or auto.")
-        if self.min_score is not None and not 0 <= self.min_score < 1:
-            raise GalaxyCoreError("min_score must be in [0, 1).")
-        if self.upsample not in UPSAMPLE_FACTORS:
-            raise GalaxyCoreError(f"upsample must be one of {UPSAMPLE_FACTORS}.")
-        object.__setattr__(self, "upsample", as_factor(self.upsample))  # 2.0 -> 2
-        if self.sep_thresh_sigma <= 0 or self.sep_minarea < 1:
-            raise GalaxyCoreError("The sep threshold must be > 0 sigma and the area >= 1 px.")
+        # Validated (and the factor normalised, 2.0 -> 2) by the detector's own settings.
+        object.__setattr__(self, "upsample", self.detection.upsample)
+
+    @property
+    def detection(self) -> DetectSettings:
+        """The detector's share of these settings (what every detector is called with)."""
+        return DetectSettings(min_score=self.min_score, upsample=self.upsample,
+                              flip_tta=self.detect_tta, sep_thresh_sigma=self.sep_thresh_sigma,
+                              sep_minarea=self.sep_minarea)
 
     def resolved_method(self) -> str:
         """The method this run will use (``auto`` resolved against the shipped weights)."""
         if self.method == "auto":
-            return "yolo" if "yolo" in available_methods() else "sep"
+            return shipped.available_methods()[0]
         return self.method
 
+    @property
+    def floor(self) -> float:
+        """The run's score floor: its ``min_score``, else the resolved method's own."""
+        return score_floor(self.resolved_method(), self.min_score)
 
-def available_methods() -> tuple[str, ...]:
-    """Detection methods usable on this install, best first."""
-    return METHODS if DETECTOR_WEIGHTS.exists() else ("sep",)
-
-
-def classifier_available() -> bool:
-    """Whether the morphology classifier's weights ship with this install."""
-    return CLASSIFIER_WEIGHTS.exists()
-
-
-@lru_cache(maxsize=1)
-def load_detector():
-    """The shipped YOLO detector, loaded once per process."""
-    from galaxy_core.yolo_detector import YoloDetector
-
-    return YoloDetector(DETECTOR_WEIGHTS)
+    @property
+    def classifies(self) -> bool:
+        """Whether this run adds classes (asked for, and the classifier ships)."""
+        return self.classify and shipped.classifier_available()
 
 
-@lru_cache(maxsize=1)
-def load_classifier():
-    """The shipped morphology classifier, loaded once per process."""
-    from galaxy_core.classifier import Classifier
+@dataclass(frozen=True, eq=False)
+class RunResult:
+    """What one run made.
 
-    return Classifier.load(CLASSIFIER_WEIGHTS)
+    Attributes:
+        detections: numbered 1..N, best first, classified when ``classified``.
+        rgb: the rendered field the models saw, uint8 (H, W, 3), read-only.
+        method: the detection method used (``"yolo"`` or ``"sep"``).
+        floor: the score floor: no detection scoring below it was kept.
+        classified: whether the classifier ran.
+        settings, render: the settings that made it.
+        seconds: wall time of the run, s.
+    """
+
+    detections: tuple[Detection, ...]
+    rgb: np.ndarray
+    method: str
+    floor: float
+    classified: bool
+    settings: RunSettings
+    render: RenderSettings
+    seconds: float
+
+    @property
+    def upsample(self) -> float:
+        """YOLO's small-object pass factor (1 for sep)."""
+        return self.settings.upsample if self.method == "yolo" else 1
+
+    @property
+    def detect_tta(self) -> bool:
+        """Whether YOLO ran with its flip test-time augmentation."""
+        return self.settings.detect_tta and self.method == "yolo"
 
 
-def detect(field: Field, rgb: np.ndarray, settings: RunSettings, *, detector=None,
-           progress: Progress | None = None) -> list[Detection]:
-    """Detections in ``field`` by the settings' method (YOLO sees ``rgb``, sep the pixels)."""
-    method = settings.resolved_method()
+def detector_for(method: str) -> Detector:
+    """The detector of ``method``: the shipped YOLO model (loaded once) or sep's baseline."""
     if method == "sep":
-        sep_detector = SepDetector(thresh_sigma=settings.sep_thresh_sigma, minarea=settings.sep_minarea)
-        floor = score_floor(settings)
-        found = [d for d in sep_detector(field, progress=progress) if d.score >= floor]
-    else:
-        if not DETECTOR_WEIGHTS.exists() and detector is None:
-            raise GalaxyCoreError("The YOLO detector's weights (weights/detector.pt) are not installed.")
-        detector = detector or load_detector()
-        found = detector(rgb, wcs=field.wcs, progress=progress, upsample=settings.upsample,
-                         conf=settings.min_score, tta=settings.detect_tta)
-    # Both detectors attach RA/Dec from the field's WCS; only the numbering changes here.
-    return renumber(found)
+        from galaxy_core.detection.sep import SepDetector
 
-
-def score_floor(settings: RunSettings, *, detector=None) -> float:
-    """The score from which a run keeps detections: its ``min_score``, else the method's own
-    (:data:`SEP_MIN_SCORE`, or the YOLO detector's ``conf``)."""
-    if settings.min_score is not None:
-        return settings.min_score
-    if settings.resolved_method() == "sep":
-        return SEP_MIN_SCORE
-    return (detector or load_detector()).conf
+        return SepDetector()
+    if method not in shipped.available_methods():
+        raise GalaxyCoreError("The YOLO detector's weights (weights/detector.pt) are not installed.")
+    return shipped.load_detector()
 
 
 def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=None, tta: bool = False,
@@ -153,19 +145,19 @@ def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=Non
     and the accuracy expected at that extent and S/N (when the classifier has its grid).
 
     The label is the most probable class, except where the detector called the
-    object a star: then it is :data:`STAR_CLASS` (the probabilities stay the
-    classifier's) and it has no ``morph_accuracy`` (the grid measures the
-    classifier's classes of galaxies, not the detector's stars); the detector's
-    own label is kept as ``detector_label``.
+    object a star: then it is :data:`~galaxy_core.types.STAR_CLASS` (the
+    probabilities stay the classifier's) and it has no ``morph_accuracy`` (the
+    grid measures the classifier's classes of galaxies, not the detector's
+    stars); the detector's own label is kept as ``detector_label``.
     Each object is framed with the other detections' boxes left out of its
-    segment (:func:`~galaxy_core.framing.frame_detection`), so a neighbour does
-    not change its crop or its extent.
+    segment (:func:`~galaxy_core.morphology.framing.frame_detection`), so a
+    neighbour does not change its crop or its extent.
     """
     if not detections:
         return []
-    from galaxy_core.framing import detection_boxes, frame_detection
+    from galaxy_core.morphology.framing import detection_boxes, frame_detection
 
-    classifier = classifier or load_classifier()
+    classifier = classifier or shipped.load_classifier()
     size = classifier.input_size
     boxes = detection_boxes(detections)
     probs, extents, snrs = [], [], []
@@ -180,33 +172,38 @@ def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=Non
             progress(min(1.0, (start + len(chunk)) / len(detections)),
                      f"Classified {start + len(chunk)} of {len(detections)} objects")
     all_probs = np.concatenate(probs)
-    grid = classifier.accuracy_grid
+    grid, rule = classifier.accuracy_grid, classifier.reliability
     accuracy = (grid.expected_accuracy(extents, snrs) if grid is not None
                 else np.full(len(extents), np.nan))
+    reliable = rule.reliable(extents, snrs) if rule is not None else np.zeros(len(extents), bool)
     return [
         replace(d, probs=tuple(float(p) for p in row), label=class_label(row, d.label),
                 detector_label=d.label, extent_px=extent, peak_snr=snr,
-                morph_accuracy=None if np.isnan(acc) or d.label == "star" else float(acc))
-        for d, row, extent, snr, acc in zip(detections, all_probs, extents, snrs, accuracy, strict=True)
+                morph_accuracy=None if np.isnan(acc) or d.label == "star" else float(acc),
+                morph_reliable=bool(ok))
+        for d, row, extent, snr, acc, ok in zip(detections, all_probs, extents, snrs, accuracy,
+                                                reliable, strict=True)
     ]
 
 
 def class_label(probs: Sequence[float], detector_label: str) -> str:
-    """The class of one detection: :data:`STAR_CLASS` for the detector's stars, else the most
-    probable of ``probs`` (CLASS_NAMES order)."""
+    """The class of one detection: :data:`~galaxy_core.types.STAR_CLASS` for the detector's
+    stars, else the most probable of ``probs`` (CLASS_NAMES order)."""
     return STAR_CLASS if detector_label == "star" else CLASS_NAMES[int(np.argmax(probs))]
 
 
 def run(field: Field, render_settings: RenderSettings | None = None,
-        settings: RunSettings | None = None, *, detector=None, classifier=None,
-        progress: Progress | None = None) -> list[Detection]:
-    """Render, detect, classify: the detections of one run, numbered 1..N.
+        settings: RunSettings | None = None, *, detector: Detector | None = None, classifier=None,
+        progress: Progress | None = None) -> RunResult:
+    """Render, detect, classify: one run's :class:`RunResult`.
 
     ``progress(fraction, message)`` is called with the overall fraction done;
-    ``detector`` / ``classifier`` default to the shipped models (loaded once).
+    ``detector`` / ``classifier`` default to the method's (shipped models are loaded once).
     """
+    start = time.perf_counter()
     settings = settings or RunSettings()
     render_settings = render_settings or default_settings(field)
+    method = settings.resolved_method()
 
     def stage(lo: float, hi: float) -> Progress | None:
         if progress is None:
@@ -216,10 +213,15 @@ def run(field: Field, render_settings: RenderSettings | None = None,
     if progress:
         progress(0.0, "Rendering the field")
     rgb = render(field, render_settings)
-    detections = detect(field, rgb, settings, detector=detector, progress=stage(0.05, 0.7))
-    if settings.classify and (classifier is not None or classifier_available()):
+    rgb.flags.writeable = False
+    detector = detector or detector_for(method)
+    detections = detector.detect(field, rgb, settings.detection, progress=stage(0.05, 0.7))
+    classified = settings.classify and (classifier is not None or shipped.classifier_available())
+    if classified:
         detections = classify(rgb, detections, classifier=classifier, tta=settings.tta,
                               progress=stage(0.7, 1.0))
     if progress:
         progress(1.0, f"Done: {len(detections)} detections")
-    return detections
+    return RunResult(tuple(detections), rgb=rgb, method=method, floor=settings.floor,
+                     classified=classified, settings=settings, render=render_settings,
+                     seconds=time.perf_counter() - start)

@@ -27,6 +27,10 @@ CLASS_NAMES: tuple[str, ...] = (
     "Star/Artifact",
 )
 CLASS_INDEX: dict[str, int] = {name: i for i, name in enumerate(CLASS_NAMES)}
+#: The class a detection gets when the detector calls it a star: bright Hubble stars have
+#: diffraction spikes the classifier never saw, and it calls most of them galaxies, where
+#: YOLO's star label is right 0.92 of the time (bench/bench_star_labels.py).
+STAR_CLASS = "Star/Artifact"
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,15 +104,18 @@ class Detection:
         snr: signal-to-noise ratio where the detector measures one, else None.
         extent_px: the object's size as the classifier's framing measured it
             (4 x the rms radius along its segment's major axis, px), or None
-            when unclassified; see :mod:`galaxy_core.morph_reliability`.
+            when unclassified; see :mod:`galaxy_core.morphology.reliability`.
         peak_snr: how far the object stands out of the noise in the rendered
             picture the classifier saw (its 1 px-smoothed luminance peak over
-            the smoothed sky's noise, :attr:`galaxy_core.framing.Extent.peak_snr`),
+            the smoothed sky's noise, :attr:`galaxy_core.morphology.framing.Extent.peak_snr`),
             or None when unclassified.
         morph_accuracy: the share of validation galaxies of this measured
             extent and peak S/N that the classifier got right
-            (:class:`galaxy_core.morph_reliability.AccuracyGrid`), or None where
+            (:class:`galaxy_core.morphology.reliability.AccuracyGrid`), or None where
             not measured.
+        morph_reliable: whether the class can be trusted by the classifier's own
+            :class:`~galaxy_core.morphology.reliability.ReliabilityRule` (large
+            and bright enough), or None when unclassified.
         detector_label: the detector's own label (``"galaxy"``, ``"star"`` or
             ``"object"``) once ``label`` holds a class, else None.
     """
@@ -130,6 +137,7 @@ class Detection:
     peak_snr: float | None = None
     morph_accuracy: float | None = None
     detector_label: str | None = None
+    morph_reliable: bool | None = None
 
     @property
     def width(self) -> float:

@@ -10,7 +10,7 @@
 # X_last.pt split into parts of 15 MB (the device returns files of at most 16 MiB):
 #   cat X_last.pt.part* > X_last.pt
 # Make the pack here first (see weights/MODEL_CARD.md):
-#   python -m galaxy_core.train_classifier --data ../shared/data --not-star-galaxies \
+#   python -m training.classifier.train --data ../shared/data --not-star-galaxies \
 #       --gz2-two-way --size 96 --cache-size 128 --write-pack .gpu_classifier/classifier_pack.npz
 # then run from the repository root, carrying .gpu_classifier:
 #   scripts/train_classifier_gpu.sh SEED SECONDS
@@ -37,7 +37,7 @@ for m in $RUN; do
     *) echo "unknown candidate $m"; exit 2 ;;
   esac
   # shellcheck disable=SC2086
-  $PY -m galaxy_core.train_classifier $common $extra --out cache/clf_gpu/$m.pt >"$OUT/$m.log" 2>&1 &
+  $PY -m training.classifier.train $common $extra --out cache/clf_gpu/$m.pt >"$OUT/$m.log" 2>&1 &
 done
 wait
 for m in $RUN; do

@@ -18,7 +18,7 @@ LIB=.gpu/library_compact.npz; D=.gpu/ds_$SEED
 N_TRAIN=${N_TRAIN:-2400}; N_VAL=${N_VAL:-150}; JOBS=${JOBS:-15}; WORKERS=${WORKERS:-7}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
 for r in standard small; do
-  $PY -m galaxy_core.train_detector --library $LIB --dataset ${D}_$r --recipe $r \
+  $PY -m training.detector.train --library $LIB --dataset ${D}_$r --recipe $r \
       --n-train $N_TRAIN --n-val $N_VAL --seed $((SEED * 10 + ${#r})) --jobs $JOBS --build-only \
       2>&1 | tail -n 2 || exit 1
 done
@@ -29,13 +29,13 @@ common="--dataset ${D}_small --recipe small --also ${D}_standard --epochs 60 --h
   --batch $BATCH --imgsz 320 --seed $SEED --threads 2 --device $DEVICE --workers $WORKERS --cache-images --no-onnx"
 RUN=${RUN:-A B}
 case " $RUN " in *" A "*)
-  $PY -m galaxy_core.train_detector $common --init ${INIT_A:-weights/detector.pt} \
+  $PY -m training.detector.train $common --init ${INIT_A:-weights/detector.pt} \
       --model yolov8n.yaml --lr0 ${LR_A:-0.001} --name gpuA --weights-out $OUT/detA.pt \
       >"$OUT/A.log" 2>&1 & ;;
 esac
 case " $RUN " in *" B "*)
   if [ -n "${INIT_B:-}" ]; then start_b="--init $INIT_B"; else start_b="--transfer weights/detector.pt"; fi
-  $PY -m galaxy_core.train_detector $common $start_b --model yolov8n-p2.yaml --lr0 ${LR_B:-0.002} \
+  $PY -m training.detector.train $common $start_b --model yolov8n-p2.yaml --lr0 ${LR_B:-0.002} \
       --name gpuB --weights-out $OUT/detB.pt >"$OUT/B.log" 2>&1 & ;;
 esac
 wait

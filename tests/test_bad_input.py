@@ -13,12 +13,12 @@ import zlib
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest import make_fits_bytes, make_raw_fits, simple_wcs_header
 from PIL import Image
 
+from galaxy_core.display import RenderSettings, default_settings, render
 from galaxy_core.errors import GalaxyCoreError
-from galaxy_core.load import load_bands, load_field
-from galaxy_core.render import RenderSettings, default_settings, render
+from galaxy_core.io.load import load_bands, load_field
+from tests.support import make_fits_bytes, make_raw_fits, simple_wcs_header
 
 GOOD = np.arange(200, dtype=np.float32).reshape(10, 20)
 

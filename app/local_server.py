@@ -1,0 +1,89 @@
+"""Start the Streamlit app as a server and drive it with Playwright's Chromium.
+
+Used by the browser tests and the app benches (bench/bench_app*.py).  Chromium is the
+Debian package at /usr/bin/chromium (Playwright's own browsers are never
+downloaded).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def streamlit_server(*, port: int | None = None, timeout_s: float = 90.0, log_path: Path | None = None):
+    """Run ``streamlit run app/main.py`` until the block ends; yields (url, Popen)."""
+    port = port or free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+           "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(ROOT / ".yolo_config")}
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"),
+         "--server.port", str(port), "--server.headless", "true", "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with code {proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not answer on {url} within {timeout_s} s")
+            time.sleep(0.3)
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if log_path:
+            log.close()
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium, headless, with no background network traffic."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+#: CSS selector of the detection markers (one SVG path per visible box) in the field plot.
+MARKERS = ".st-key-field_plot .scatterlayer .trace .points path"
+
+
+#: The track of the confidence-threshold slider (0 at its left end, 1 at its right).
+THRESHOLD_TRACK = ".st-key-threshold [role='group'] > div"
+
+
+def track_click_position(box: dict, fraction: float) -> tuple[float, float]:
+    """Where to click on a slider track's bounding box to set ``fraction`` of its range."""
+    return box["x"] + fraction * box["width"], box["y"] + box["height"] / 2
