@@ -18,7 +18,7 @@ detections.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -106,6 +106,7 @@ class RunResult:
         classified: whether the classifier ran.
         settings, render: the settings that made it.
         seconds: wall time of the run, s.
+        complete: False for the partial results a run shows while it works.
     """
 
     detections: tuple[Detection, ...]
@@ -116,6 +117,7 @@ class RunResult:
     settings: RunSettings
     render: RenderSettings
     seconds: float
+    complete: bool = True
 
     @property
     def upsample(self) -> float:
@@ -140,7 +142,8 @@ def detector_for(method: str) -> Detector:
 
 
 def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=None, tta: bool = False,
-             progress: Progress | None = None, batch: int = 64) -> list[Detection]:
+             progress: Progress | None = None, batch: int = 64,
+             on_batch: Callable[[list[Detection]], None] | None = None) -> list[Detection]:
     """Detections with the six class probabilities, a class as label, the extent, the peak S/N
     and the accuracy expected at that extent and S/N (when the classifier has its grid).
 
@@ -152,6 +155,8 @@ def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=Non
     Each object is framed with the other detections' boxes left out of its
     segment (:func:`~galaxy_core.morphology.framing.frame_detection`), so a
     neighbour does not change its crop or its extent.
+    ``on_batch(detections)`` gets every detection after each batch: those classified so
+    far with their classes, the others as they came.
     """
     if not detections:
         return []
@@ -168,10 +173,18 @@ def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=Non
         snrs += [f.peak_snr for f in framed]
         crops = np.stack([f.crop for f in framed])
         probs.append(np.asarray(classifier.predict(crops, tta=tta, framed=True), dtype=float))
+        if on_batch:
+            done = _with_classes(detections, np.concatenate(probs), extents, snrs, classifier)
+            on_batch(done + list(detections[len(done):]))
         if progress:
             progress(min(1.0, (start + len(chunk)) / len(detections)),
                      f"Classified {start + len(chunk)} of {len(detections)} objects")
-    all_probs = np.concatenate(probs)
+    return _with_classes(detections, np.concatenate(probs), extents, snrs, classifier)
+
+
+def _with_classes(detections: Sequence[Detection], probs: np.ndarray, extents: Sequence[float],
+                  snrs: Sequence[float], classifier) -> list[Detection]:
+    """``detections`` (the first ``len(probs)`` of them) with their classes and size figures."""
     grid, rule = classifier.accuracy_grid, classifier.reliability
     accuracy = (grid.expected_accuracy(extents, snrs) if grid is not None
                 else np.full(len(extents), np.nan))
@@ -181,8 +194,8 @@ def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=Non
                 detector_label=d.label, extent_px=extent, peak_snr=snr,
                 morph_accuracy=None if np.isnan(acc) or d.label == "star" else float(acc),
                 morph_reliable=bool(ok))
-        for d, row, extent, snr, acc, ok in zip(detections, all_probs, extents, snrs, accuracy,
-                                                reliable, strict=True)
+        for d, row, extent, snr, acc, ok in zip(detections, probs, extents, snrs, accuracy,
+                                                reliable, strict=False)
     ]
 
 
@@ -194,11 +207,16 @@ def class_label(probs: Sequence[float], detector_label: str) -> str:
 
 def run(field: Field, render_settings: RenderSettings | None = None,
         settings: RunSettings | None = None, *, detector: Detector | None = None, classifier=None,
-        progress: Progress | None = None) -> RunResult:
+        progress: Progress | None = None,
+        on_partial: Callable[[RunResult], None] | None = None) -> RunResult:
     """Render, detect, classify: one run's :class:`RunResult`.
 
     ``progress(fraction, message)`` is called with the overall fraction done;
     ``detector`` / ``classifier`` default to the method's (shipped models are loaded once).
+    ``on_partial(result)`` is called with what is ready so far, so a viewer can show it:
+    after rendering (no detections yet), after detection (unclassified), and after each
+    batch of classified objects (the first ones classified, the rest as detected);
+    ``result.complete`` is False for all of these.
     """
     start = time.perf_counter()
     settings = settings or RunSettings()
@@ -214,14 +232,23 @@ def run(field: Field, render_settings: RenderSettings | None = None,
         progress(0.0, "Rendering the field")
     rgb = render(field, render_settings)
     rgb.flags.writeable = False
+    classified = settings.classify and (classifier is not None or shipped.classifier_available())
+
+    def result(detections: Sequence[Detection], done: bool = False) -> RunResult:
+        return RunResult(tuple(detections), rgb=rgb, method=method, floor=settings.floor,
+                         classified=classified, settings=settings, render=render_settings,
+                         seconds=time.perf_counter() - start, complete=done)
+
+    if on_partial:
+        on_partial(result(()))
     detector = detector or detector_for(method)
     detections = detector.detect(field, rgb, settings.detection, progress=stage(0.05, 0.7))
-    classified = settings.classify and (classifier is not None or shipped.classifier_available())
     if classified:
+        if on_partial:
+            on_partial(result(detections))
         detections = classify(rgb, detections, classifier=classifier, tta=settings.tta,
-                              progress=stage(0.7, 1.0))
+                              progress=stage(0.7, 1.0),
+                              on_batch=(lambda done: on_partial(result(done))) if on_partial else None)
     if progress:
         progress(1.0, f"Done: {len(detections)} detections")
-    return RunResult(tuple(detections), rgb=rgb, method=method, floor=settings.floor,
-                     classified=classified, settings=settings, render=render_settings,
-                     seconds=time.perf_counter() - start)
+    return result(detections, done=True)

@@ -107,3 +107,26 @@ def test_score_floor_is_the_runs_or_the_methods_own_without_loading_a_model():
     assert score_floor("yolo", 0.1) == 0.1
     with pytest.raises(GalaxyCoreError, match="method"):
         score_floor("magic", None)
+
+
+def test_partial_results_show_the_field_then_boxes_then_classes():
+    from galaxy_core.morphology.framing import FramingSettings
+    from galaxy_core.types import CLASS_NAMES
+
+    class Uniform:  # a stand-in classifier: one sixth each
+        input_size, framing, accuracy_grid, reliability = 32, FramingSettings(), None, None
+
+        def predict(self, crops, *, tta, framed):
+            return np.full((len(crops), len(CLASS_NAMES)), 1 / len(CLASS_NAMES))
+
+    field, _ = synthetic_field(seed=2, size=256, n_galaxies=8, n_stars=2)
+    seen = []
+    final = pipeline.run(field, settings=pipeline.RunSettings(method="sep"), classifier=Uniform(),
+                         on_partial=seen.append)
+    assert final.complete and all(not r.complete for r in seen)
+    assert seen[0].detections == () and seen[0].rgb.shape == (256, 256, 3)
+    n = len(final.detections)
+    assert n > 3 and len(seen[1].detections) == n and all(d.probs is None for d in seen[1].detections)
+    classified = [sum(d.probs is not None for d in r.detections) for r in seen[2:]]
+    assert classified == sorted(classified) and classified[-1] == n
+    assert all(d.probs is not None for d in final.detections)
