@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from galaxy_core.detection.boxes import box_iou
+from galaxy_core.detection.boxes import candidate_pairs, overlapping_pairs
 from galaxy_core.types import Detection
 
 BOX_COLUMNS = ["x_min", "y_min", "x_max", "y_max"]
@@ -104,6 +104,18 @@ def centres_and_snr(detections: Sequence[Detection]) -> tuple[np.ndarray, np.nda
     return xy, snr
 
 
+def points_covered(xy: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(M,) True where point ``xy[j]`` (x, y px) lies in some box (edges included); sparse."""
+    xy = np.asarray(xy, float).reshape(-1, 2)
+    boxes = np.asarray(boxes, float).reshape(-1, 4)
+    eps = 1e-9  # a point as a tiny box, so that edges count as inside
+    points = np.c_[xy - eps, xy + eps]
+    j, i = candidate_pairs(points, boxes)
+    out = np.zeros(len(xy), dtype=bool)
+    out[j[_inside(xy[j], boxes[i])]] = True
+    return out
+
+
 def coverage(boxes: np.ndarray, xy: np.ndarray, snr: np.ndarray, *,
              min_snr: float = 10.0) -> tuple[int, int]:
     """(found, total): how many of the sources with S/N > ``min_snr`` lie inside some box.
@@ -113,47 +125,52 @@ def coverage(boxes: np.ndarray, xy: np.ndarray, snr: np.ndarray, *,
     """
     strong = np.asarray(snr, float).reshape(-1) > min_snr
     xy = np.asarray(xy, float).reshape(-1, 2)[strong]
-    return int(points_in_boxes(xy, boxes).any(axis=0).sum()), int(strong.sum())
-
-
-def centres_inside(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """(len(pred), len(truth)) True where each box's centre lies in the other box.
-
-    Boxes are (N, 4) arrays of x_min, y_min, x_max, y_max in px.
-    """
-    pc = (pred[:, :2] + pred[:, 2:]) / 2
-    tc = (truth[:, :2] + truth[:, 2:]) / 2
-    return points_in_boxes(pc, truth).T & points_in_boxes(tc, pred)
+    return int(points_covered(xy, boxes).sum()), int(strong.sum())
 
 
 def match_boxes(pred: np.ndarray, scores: np.ndarray, truth: np.ndarray, *, mode: str = "iou",
                 min_iou: float = 0.5) -> np.ndarray:
     """Greedy, best score first: the index of the truth box each prediction takes, or -1.
 
+    Only overlapping pairs are compared (:func:`~galaxy_core.detection.boxes.overlapping_pairs`),
+    so scoring a mosaic's boxes needs no all-pairs matrix.
+
     Args:
         pred, truth: (N, 4) and (M, 4) boxes, x_min, y_min, x_max, y_max (px).
         scores: (N,) prediction confidences.
         mode: ``"iou"`` (IoU >= ``min_iou``) or ``"centre"`` (centres inside each other's box).
     """
+    pred, truth = np.asarray(pred, float).reshape(-1, 4), np.asarray(truth, float).reshape(-1, 4)
+    if mode not in ("iou", "centre"):
+        raise ValueError(f"mode must be 'iou' or 'centre', got {mode!r}")
     out = np.full(len(pred), -1)
     if len(pred) == 0 or len(truth) == 0:
         return out
-    iou = box_iou(pred, truth)
+    rows, cols, iou = overlapping_pairs(pred, truth)
     if mode == "iou":
         ok, quality = iou >= min_iou, iou
-    elif mode == "centre":
-        ok = centres_inside(pred, truth)
-        quality = iou + ok
     else:
-        raise ValueError(f"mode must be 'iou' or 'centre', got {mode!r}")
+        pc = (pred[rows, :2] + pred[rows, 2:]) / 2
+        tc = (truth[cols, :2] + truth[cols, 2:]) / 2
+        ok = _inside(pc, truth[cols]) & _inside(tc, pred[rows])
+        quality = iou + ok
+    starts = np.searchsorted(rows, np.arange(len(pred) + 1))
     taken = np.zeros(len(truth), dtype=bool)
     for i in np.argsort(-np.asarray(scores), kind="stable"):
-        cand = np.flatnonzero(ok[i] & ~taken)
-        if cand.size:
-            j = cand[np.argmax(quality[i, cand])]
+        s = slice(starts[i], starts[i + 1])
+        free = ok[s] & ~taken[cols[s]]
+        if free.any():
+            cand = np.flatnonzero(free)
+            j = cols[s][cand[np.argmax(quality[s][cand])]]
             taken[j] = True
             out[i] = j
     return out
+
+
+def _inside(xy: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Row-wise: point ``xy[k]`` inside box ``boxes[k]`` (edges included)."""
+    return ((xy[:, 0] >= boxes[:, 0]) & (xy[:, 0] <= boxes[:, 2])
+            & (xy[:, 1] >= boxes[:, 1]) & (xy[:, 1] <= boxes[:, 3]))
 
 
 @dataclass(frozen=True)

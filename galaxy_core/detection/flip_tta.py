@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from galaxy_core.detection.boxes import box_iou
+from galaxy_core.detection.boxes import greedy_clusters
 from galaxy_core.detection.tiling import Predict
 
 #: (left-right, top-bottom) flips of each view; the first is the tile as it is.
@@ -74,21 +74,14 @@ def fuse_views(views: Sequence[View], *, iou: float = FUSE_IOU) -> View:
                               for k, v in enumerate(views)])
     order = np.argsort(-scores, kind="stable")
     boxes, scores, labels, view_of = boxes[order], scores[order], labels[order], view_of[order]
-    overlaps = box_iou(boxes, boxes)
-    alive = np.ones(len(boxes), dtype=bool)
     out_b, out_s, out_l = [], [], []
-    for i in range(len(boxes)):
-        if not alive[i]:
-            continue
-        members = alive & (overlaps[i] >= iou)
-        members[i] = True
-        taken = [i]
+    for seed, members in greedy_clusters(boxes, iou=iou):
+        taken = [seed]
         for k in range(n_views):
-            cand = np.flatnonzero(members & (view_of == k))
-            if k != view_of[i] and cand.size:
+            cand = members[view_of[members] == k]
+            if k != view_of[seed] and cand.size:
                 taken.append(int(cand[0]))  # sorted by score: the view's best
         taken = np.array(taken)
-        alive &= ~members
         w = scores[taken]
         out_b.append((boxes[taken] * w[:, None]).sum(axis=0) / max(float(w.sum()), 1e-12))
         out_s.append(float(w.sum()) / n_views)
