@@ -74,9 +74,41 @@ def zip_bytes() -> bytes:
 
 def nan_band_field(tmp_path):
     nan_band = np.full((10, 20), np.nan, np.float32)
-    paths = [write(tmp_path, f"{n}.fits", make_fits_bytes(d))
-             for n, d in (("r", GOOD), ("g", nan_band), ("b", GOOD))]
+    paths = [write(tmp_path, f"{n}.fits", make_fits_bytes(d, {"FILTER": f}))
+             for n, d, f in (("r", GOOD, "F814W"), ("g", nan_band, "F606W"), ("b", GOOD, "F435W"))]
     return render(load_bands(paths))
+
+
+def fifo(tmp_path):
+    import os
+
+    path = tmp_path / "pipe.fits"
+    os.mkfifo(path)  # opening it would wait for a writer forever
+    return path
+
+
+def gzip_bomb() -> bytes:
+    """A .fits.gz of 10,000 image HDUs of 1 MB zeros (10 GB unpacked) in about 10 MB:
+    one gzip member, compressed once, repeated."""
+    buf = io.BytesIO()
+    ext = fits.ImageHDU(np.zeros((512, 512), np.float32))
+    fits.HDUList([fits.PrimaryHDU(), ext]).writeto(buf)
+    return gzip.compress(buf.getvalue()[:2880]) + gzip.compress(buf.getvalue()[2880:]) * 10_000
+
+
+def two_sci() -> bytes:
+    return make_fits_bytes(None, extra_hdus=[fits.ImageHDU(GOOD, name="SCI", ver=v) for v in (1, 2)])
+
+
+def scaled_int_path(tmp_path, data: np.ndarray, header: dict):
+    """A FITS file on disk (memory-mapped where astropy can) of scaled integers."""
+    return write(tmp_path, "scaled.fits", make_fits_bytes(data, header))
+
+
+def non_ascii_card() -> bytes:
+    raw = make_fits_bytes(GOOD, {"OBJECT": "M31"})
+    at = raw.index(b"OBJECT  =")
+    return raw[:at] + b"OBJECT  = 'caf\xe9'".ljust(80) + raw[at + 80:]
 
 
 def _unreadable(tmp_path):
@@ -109,7 +141,8 @@ ERRORS = [
     ("empty bytes", lambda t: load_field(b""), ["empty"]),
     ("empty file", lambda t: load_field(write(t, "x.fits", b"")), ["'x.fits'", "empty"]),
     ("missing file", lambda t: load_field(t / "nope.fits"), ["nope.fits", "does not exist"]),
-    ("directory", lambda t: load_field(t), ["not a file"]),
+    ("directory", lambda t: load_field(t), ["is a directory", "not a file"]),
+    ("FIFO", lambda t: load_field(fifo(t)), ["'pipe.fits'", "not a regular file"]),
     ("file name too long", lambda t: load_field(t / ("x" * 300 + ".fits")), ["could not"]),
     ("unreadable file", lambda t: load_field(_unreadable(t)), ["could not be opened"]),
     ("text named .fits", lambda t: load_field(write(t, "notes.fits", b"RA DEC\n1 2\n")),
@@ -188,7 +221,14 @@ ERRORS = [
     ("colour picture as a band", lambda t: load_bands(
         [png_bytes(np.zeros((10, 20, 3), np.uint8))] + [make_fits_bytes(GOOD)] * 2),
      ["colour picture", "one-band"]),
-    ("NaN-filled band", nan_band_field, ["Band 2", "no finite pixels"]),
+    ("NaN-filled band", nan_band_field, ["The G band 'g.fits' (F606W)", "no finite pixels"]),
+    ("broken B band names its own file", lambda t: load_bands(
+        [write(t, "r.fits", make_fits_bytes(GOOD)), write(t, "g.fits", make_fits_bytes(GOOD)),
+         write(t, "b.fits", b"SIMPLE  = junk")]), ["B band: 'b.fits'"]),
+    ("gzip bomb", lambda t: load_field(gzip_bomb(), hdu=500, max_pixels=10_000),
+     ["unpacks to more than 3 MB", "decompression bomb"]),
+    ("ambiguous HDU name", lambda t: load_field(two_sci(), hdu="SCI"),
+     ["2 HDUs named 'SCI'", "SCI,1 (HDU 1)", "SCI,2 (HDU 2)"]),
     ("all-NaN field", lambda t: render(load_field(make_fits_bytes(np.full((8, 8), np.nan,
                                                                           np.float32)))),
      ["no finite pixels"]),
@@ -291,6 +331,14 @@ VALID = [
      check_good),
     ("big-endian int32 extremes", lambda t: big_endian_int32(), {},
      lambda f: np.testing.assert_array_equal(f.data[0, 0], [-(2.0**31), 0.0, 2.0**31])),
+    ("uint16 FITS from a path", lambda t: scaled_int_path(
+        t, np.array([[0, 40000, 65535]], np.uint16), {}), {},
+     lambda f: np.testing.assert_array_equal(f.data[0, 0], [0.0, 40000.0, 65535.0])),
+    ("int16 with BLANK and BSCALE/BZERO from a path", lambda t: scaled_int_path(
+        t, np.array([[1, -99, 3]], np.int16), {"BLANK": -99, "BSCALE": 2.0, "BZERO": 1.0}), {},
+     lambda f: np.testing.assert_array_equal(f.data[0, 0], [3.0, np.nan, 7.0])),
+    ("non-ASCII byte in a header card", lambda t: non_ascii_card(), {},
+     lambda f: (check_good(f), f.header["OBJECT"] == "caf?" or pytest.fail(f.header["OBJECT"]))),
     ("HTML in the file name", lambda t: write(t, "<img src=x onerror=alert(1)>.fits",
                                               make_fits_bytes(GOOD)), {},
      lambda f: f.name == "<img src=x onerror=alert(1)>" or pytest.fail(f.name)),

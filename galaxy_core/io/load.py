@@ -6,11 +6,17 @@ file is inside), then PNG, JPEG and TIFF signatures.  Everything a user can get
 wrong raises :class:`~galaxy_core.errors.GalaxyCoreError` with a message naming
 the file, what is wrong and what is accepted.
 
-Size limit: ``MAX_PIXELS`` = 64 megapixels per band (8192 x 8192), checked
-from the header or the picture's size before any pixel is read.  A band is
-float32, so that is 256 MB per band and 768 MB for three, plus about as much
-again for rendering; more would not fit one app session on a laptop or the
-8 GB of a small server, and larger mosaics are better cut out first.
+Size limit: every reader takes ``max_pixels`` (pixels per band), checked from
+the header or the picture's size before any pixel is read; it also bounds how
+far a gzip-compressed FITS is unpacked (:func:`galaxy_core.io.fits.unpack_limit`).
+Its default, ``MAX_PIXELS`` = 64 megapixels per band (8192 x 8192), is the
+app's (uploads): a band is float32, so that is 256 MB per band and 768 MB for
+three, plus about as much again for rendering; more would not fit one app
+session on a laptop or the 8 GB of a small server.  The command line sets its
+own (``--max-pixels``).
+
+What was odd but read anyway (header cards kept as raw text, non-ASCII bytes)
+is appended to ``notes`` when the caller passes a list, for it to show.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ def load_field(
     name: str | None = None,
     hdu: int | str | None = None,
     max_pixels: int = MAX_PIXELS,
+    notes: list[str] | None = None,
 ) -> Field:
     """Read a FITS file or a picture into a Field.
 
@@ -71,6 +78,7 @@ def load_field(
             (``"upload"`` for bytes).
         hdu: FITS only: HDU index or EXTNAME; default the first 2-D image.
         max_pixels: refuse larger images (pixels per band).
+        notes: when given, what was odd but read anyway is appended to it (one line each).
     """
     with _user_errors(source):
         head, label = _head(source)
@@ -78,6 +86,8 @@ def load_field(
         kind = _sniff(head, label)
         if kind == "fits":
             image = read_fits_image(source, hdu=hdu, max_pixels=max_pixels, label=label)
+            if notes is not None:
+                notes.extend(image.notes)
             band = image.band_name or name
             return Field(data=image.data[None], wcs=image.wcs, header=image.header, name=name,
                          kind="fits", band_names=(band,))
@@ -94,6 +104,7 @@ def load_bands(
     names: Sequence[str] | None = None,
     hdu: int | str | None = None,
     max_pixels: int = MAX_PIXELS,
+    notes: list[str] | None = None,
 ) -> Field:
     """Three one-band files as the R, G, B bands of one field (WCS and header from the first).
 
@@ -102,6 +113,7 @@ def load_bands(
         names: a name for each band (default: its filter, else its file name).
         hdu: the HDU to read in each file (default: each file's first 2-D image).
         max_pixels: refuse larger images (pixels per band).
+        notes: when given, what was odd but read anyway is appended to it, band by band.
     """
     if isinstance(sources, str | bytes | Path) or len(sources) != 3:
         got = 1 if isinstance(sources, str | bytes | Path) else len(sources)
@@ -113,17 +125,21 @@ def load_bands(
         for colour, s in zip("RGB", sources, strict=True)
     ]
     fields = []
-    for source, label in zip(sources, labels, strict=True):
+    for source, colour in zip(sources, "RGB", strict=True):
+        band_notes: list[str] = []
         try:
-            fields.append(load_field(source, hdu=hdu, max_pixels=max_pixels))
+            fields.append(load_field(source, hdu=hdu, max_pixels=max_pixels, notes=band_notes))
         except GalaxyCoreError as err:
-            raise GalaxyCoreError(f"{label[0].upper()}{label[1:]}: {err}") from err
+            raise GalaxyCoreError(f"{colour} band: {err}") from err
+        if notes is not None:
+            notes.extend(f"{colour} band: {note}" for note in band_notes)
     for f, label in zip(fields, labels, strict=True):
         if f.n_bands != 1:
             raise GalaxyCoreError(
                 f"The {label} is a colour picture; each of the three bands must be a one-band "
                 "(FITS or grey) image."
             )
+        _check_some_finite(f, label)
     shapes = [(f.height, f.width) for f in fields]
     if len(set(shapes)) != 1:
         described = ", ".join(
@@ -142,6 +158,21 @@ def load_bands(
     first = fields[0]
     return Field(data=data, wcs=first.wcs, header=first.header, name=first.name,
                  kind="fits" if "fits" in kinds else "picture", band_names=band_names)
+
+
+def _check_some_finite(band: Field, label: str) -> None:
+    """Refuse a one-band field without a finite pixel, naming its band, file and filter."""
+    data = band.data[0]
+    rows = max(1, 4_000_000 // max(band.width, 1))  # look 4 Mpx at a time: stops at once if any
+    for start in range(0, band.height, rows):
+        if np.isfinite(data[start:start + rows]).any():
+            return
+    band_name = band.band_names[0] if band.band_names else ""
+    filt = f" ({band_name})" if band_name and band_name != band.name else ""
+    raise GalaxyCoreError(
+        f"The {label}{filt} has no finite pixels (all NaN or inf): nothing to show in that "
+        "colour. Check the file for that band."
+    )
 
 
 #: Largest offset (R-band px) between the bands' grids that load_bands accepts.
@@ -183,13 +214,14 @@ def check_same_grid(wcss: Sequence, labels: Sequence[str], *, height: int, width
             )
 
 
-def hdus_of(source: Source) -> list[HduInfo]:
-    """The HDUs of a FITS file for a chooser; [] for a picture."""
+def hdus_of(source: Source, *, max_pixels: int = MAX_PIXELS) -> list[HduInfo]:
+    """The HDUs of a FITS file for a chooser; [] for a picture.  ``max_pixels`` bounds how
+    far a gzip-compressed file is unpacked to list them."""
     with _user_errors(source):
         head, label = _head(source)
         if _sniff(head, label) != "fits":
             return []
-        return list_hdus(source, label=label)
+        return list_hdus(source, max_pixels=max_pixels, label=label)
 
 
 @contextmanager
@@ -221,8 +253,13 @@ def _head(source: Source) -> tuple[bytes, str]:
         label = _describe(source)
         if not path.exists():
             raise GalaxyCoreError(f"{label} does not exist (looked for {path}).")
+        if path.is_dir():
+            raise GalaxyCoreError(f"{label} is a directory, not a file; name a file inside it.")
         if not path.is_file():
-            raise GalaxyCoreError(f"{label} is not a file.")
+            raise GalaxyCoreError(
+                f"{label} is not a regular file (a pipe, socket or device); name a FITS file "
+                "or a picture."
+            )
         try:
             with path.open("rb") as fh:
                 data = fh.read(64)

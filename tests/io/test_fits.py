@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import warnings
 
 import numpy as np
 import pytest
@@ -63,7 +64,7 @@ def test_tile_compressed_fz_integer_image_is_lossless(tmp_path):
     fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(data, compression_type="RICE_1")]).writeto(path)
     field = load_field(path)
     np.testing.assert_array_equal(field.data[0], data.astype(np.float32))
-    infos = list_hdus(path)
+    infos = list_hdus(path, max_pixels=MAX_PIXELS)
     assert [i.kind for i in infos] == ["empty", "compressed image"]
     assert infos[1].usable and infos[1].shape == (40, 50)
 
@@ -134,7 +135,7 @@ def test_default_is_first_image_hdu_with_2d_data():
     np.testing.assert_array_equal(field.data[0], ramp())
 
 
-@pytest.mark.parametrize(("hdu", "factor"), [(3, 2.0), ("WHT", None), ("sci,2", 2.0), ("SCI", 1.0)])
+@pytest.mark.parametrize(("hdu", "factor"), [(3, 2.0), ("WHT", None), ("sci,2", 2.0), ("SCI,1", 1.0)])
 def test_hdu_by_index_or_name(hdu, factor):
     field = load_field(_multi_extension(), hdu=hdu)
     expected = np.ones((20, 30), np.float32) if factor is None else ramp() * factor
@@ -156,6 +157,9 @@ def test_list_hdus_describes_every_hdu():
 
 @pytest.mark.parametrize(("hdu", "words"), [
     (9, ["no HDU 9", "0 to 4"]),
+    (-1, ["no HDU -1", "0 to 4"]),
+    ("SCI", ["2 HDUs named 'SCI'", "SCI,1 (HDU 2)", "SCI,2 (HDU 3)", "index"]),
+    ("SCI,3", ["no HDU named", "SCI,3"]),
     ("NOPE", ["no HDU named", "NOPE", "SCI"]),
     (1, ["table", "not an image"]),
 ])
@@ -245,3 +249,125 @@ def test_real_hst_cutout(shared_data):
 def test_real_catalogue_fits_is_refused_as_table_only(shared_data):
     with pytest.raises(GalaxyCoreError, match="only tables"):
         load_field(shared_data / "hst" / "cosmos" / "real_galaxy_catalog_23.5_example.fits")
+
+
+def test_same_name_and_version_twice_is_refused_with_the_indices():
+    buf = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(ramp(), name="SCI"),
+                  fits.ImageHDU(ramp() * 2, name="SCI")]).writeto(buf)
+    with pytest.raises(GalaxyCoreError, match=r"SCI,1 \(HDU 1\), SCI,1 \(HDU 2\)"):
+        load_field(buf.getvalue(), hdu="sci,1")
+    np.testing.assert_array_equal(load_field(buf.getvalue(), hdu=2).data[0], ramp() * 2)
+
+
+def _scaled_integer_files() -> dict[str, tuple[bytes, np.ndarray]]:
+    """FITS bytes of scaled integer images and the physical values each must read as."""
+    unsigned = np.array([[0, 40000, 65535]], dtype=np.uint16)
+    blank = fits.PrimaryHDU(np.array([[1, -999, 3], [4, 5, -999]], dtype=np.int16))
+    blank.header.update(BLANK=-999, BSCALE=0.5, BZERO=10.0)
+    buf = io.BytesIO()
+    blank.writeto(buf)
+    scaled = np.array([[10.5, np.nan, 11.5], [12.0, 12.5, np.nan]], np.float32)
+    return {"uint16 via BZERO": (make_fits_bytes(unsigned), unsigned.astype(np.float32)),
+            "int16 with BLANK, BSCALE, BZERO": (buf.getvalue(), scaled)}
+
+
+@pytest.mark.parametrize("case", ["uint16 via BZERO", "int16 with BLANK, BSCALE, BZERO"])
+def test_scaled_integers_read_the_same_from_a_path_as_uploaded(tmp_path, case):
+    raw, expected = _scaled_integer_files()[case]
+    path = tmp_path / "scaled.fits"
+    path.write_bytes(raw)
+    for source in (path, raw):  # astropy cannot scale a memory map: the path used to fail
+        np.testing.assert_array_equal(load_field(source).data[0], expected)
+
+
+def test_unsigned_16_bit_blank_is_masked_after_scaling():
+    """BLANK is a stored value: with BZERO = 32768 it stands for BLANK + 32768."""
+    raw = bytearray(make_fits_bytes(np.array([[0, 7, 65535]], dtype=np.uint16)))
+    end = raw.index(b"END     ")
+    raw[end:end + 160] = b"BLANK   = -32768".ljust(80) + b"END".ljust(80)
+    field = load_field(bytes(raw))
+    assert np.isnan(field.data[0, 0, 0])
+    np.testing.assert_array_equal(field.data[0, 0, 1:], [7.0, 65535.0])
+
+
+def _with_card(raw: bytes, old: bytes, new: bytes) -> bytes:
+    """``raw`` with the 80-byte card starting ``old`` replaced by ``new`` (padded)."""
+    at = raw.index(old)
+    return raw[:at] + new.ljust(80) + raw[at + 80:]
+
+
+@pytest.mark.parametrize("as_path", [False, True])
+def test_odd_header_cards_are_read_and_reported_as_notes(tmp_path, as_path):
+    raw = make_fits_bytes(ramp(), {"OBJECT": "M31", "EXPTIME": 1200.0, "FILTER": "F105W"})
+    raw = _with_card(raw, b"OBJECT  =", b"OBJECT  = 'M31 caf\xe9'")  # one latin-1 byte
+    raw = _with_card(raw, b"EXPTIME =", b"EXPTIME = 12.5.3 / not a number")
+    path = tmp_path / "odd.fits"
+    path.write_bytes(raw)
+    notes: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing may escape as a Python warning
+        field = load_field(path if as_path else raw, notes=notes)
+    np.testing.assert_array_equal(field.data[0], ramp())
+    assert field.header["OBJECT"] == "M31 caf?" and "12.5.3" in field.header["EXPTIME"]
+    assert field.band_names == ("F105W",)
+    assert len(notes) == 2
+    assert "not ASCII" in notes[0] and "HDU 0" in notes[0]
+    assert "EXPTIME" in notes[1] and "raw text" in notes[1]
+    assert notes[0].startswith("'odd.fits'" if as_path else "The uploaded file")
+
+
+def test_a_clean_header_gives_no_note():
+    notes: list[str] = []
+    load_field(make_fits_bytes(ramp(), simple_wcs_header(30, 20) | {"OBJECT": "M31"}), notes=notes)
+    assert notes == []
+
+
+def _gzip_bomb(n_extensions: int, side: int) -> bytes:
+    """A .fits.gz of an empty primary and ``n_extensions`` zero images of side x side float32,
+    written as concatenated gzip members: one extension compressed once and repeated, so
+    gigabytes unpacked cost a few megabytes here."""
+    buf = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((side, side), np.float32),
+                                                   name="SCI")]).writeto(buf)
+    extension = buf.getvalue()[2880:]
+    return gzip.compress(buf.getvalue()[:2880]) + gzip.compress(extension, 9) * n_extensions
+
+
+def test_gzip_bomb_is_refused_after_bounded_work(tmp_path):
+    import time
+
+    from galaxy_core.io.fits import unpack_limit
+
+    bomb = _gzip_bomb(10_000, 512)  # 10,000 x 1 MB: 10 GB unpacked from about 10 MB
+    path = tmp_path / "bomb.fits.gz"
+    path.write_bytes(bomb)
+    limit = 512 * 512  # pixels: unpacked no further than 12 * limit + 2.9 MB (about 6 MB)
+    for source in (path, bomb):
+        start = time.perf_counter()
+        # the wanted image comes first: nothing after it is unpacked
+        assert load_field(source, max_pixels=limit).data.shape == (1, 512, 512)
+        assert load_field(source, hdu=2, max_pixels=limit).data.shape == (1, 512, 512)
+        for hdu in (9000, "SCI"):  # deep in the file, or a name looked up in every HDU
+            with pytest.raises(GalaxyCoreError, match="unpacks to more than 6 MB") as err:
+                load_field(source, hdu=hdu, max_pixels=limit)
+            assert "decompression bomb" in str(err.value)
+        with pytest.raises(GalaxyCoreError, match="unpacks to more than"):
+            hdus_of(source, max_pixels=limit)
+        # unpacking all of it takes minutes (GzipFile: about 100 MB/s here)
+        assert time.perf_counter() - start < 20
+    assert unpack_limit(limit) < 6_100_000
+
+
+def test_gzip_limit_follows_the_pixel_limit():
+    """A legitimate .fits.gz three images deep within the limit is read whole."""
+    raw = gzip.compress(make_fits_bytes(None, extra_hdus=[
+        fits.ImageHDU(ramp(200, 200) * k) for k in (1, 2, 3)]))
+    field = load_field(raw, hdu=3, max_pixels=200 * 200)
+    np.testing.assert_allclose(field.data[0], ramp(200, 200) * 3)
+
+
+def test_zero_padding_after_the_image_is_never_unpacked():
+    padded = gzip.compress(make_fits_bytes(ramp()) + bytes(50_000_000), 1)
+    field = load_field(padded, max_pixels=600)
+    np.testing.assert_array_equal(field.data[0], ramp())
