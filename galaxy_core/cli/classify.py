@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from galaxy_core.cli.options import check_input_file, result_stream
 
 
 def add_parser(sub) -> None:
@@ -18,8 +19,10 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    for path in args.images:  # every file checked before the model loads
+        check_input_file(path)
     from galaxy_core.morphology.classifier import classify_paths
 
     df = classify_paths([str(p) for p in args.images], tta=args.tta)
-    sys.stdout.write(df.to_csv(index=False, float_format="%.6f"))
+    result_stream(args).write(df.to_csv(index=False, float_format="%.6f"))
     return 0

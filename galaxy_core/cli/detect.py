@@ -1,4 +1,9 @@
-"""``detect``: a field's catalogue (CSV on stdout, or a file by its suffix)."""
+"""``detect``: a field's catalogue (CSV on stdout, or a file by its suffix).
+
+Options, the field's files and the output path are checked before anything is
+read; a progress line (per tile, per batch of classified crops, with the time
+left) is shown on stderr when it is a terminal.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,16 @@ from galaxy_core import shipped
 from galaxy_core.cli.options import (
     add_field_args,
     add_render_args,
+    check_output_path,
+    check_render_options,
+    field_paths,
     load_cli_field,
+    print_notes,
     render_settings_of,
+    result_stream,
     write_output,
 )
+from galaxy_core.cli.progress import ProgressLine
 from galaxy_core.detection.base import UPSAMPLE_FACTORS, as_factor
 from galaxy_core.errors import GalaxyCoreError
 
@@ -40,7 +51,9 @@ def add_parser(sub) -> None:
     p.add_argument("--detect-tta", action="store_true",
                    help="YOLO with flip test-time augmentation: each tile also seen flipped "
                         "three ways and the views fused (about 4x the detection time)")
-    p.add_argument("--out", type=Path, help="write .csv, .fits, .ecsv or .reg (DS9) instead of stdout")
+    p.add_argument("--out", type=Path, help="write the catalogue to this file instead of stdout, in "
+                                            "the format its suffix names (.csv, .fits, .ecsv, .reg "
+                                            "for DS9, ...); suffix and folder are checked first")
     p.set_defaults(run=run)
 
 
@@ -60,22 +73,38 @@ def run_settings_of(args: argparse.Namespace):
     return settings
 
 
+def check_options(args: argparse.Namespace):
+    """Everything the command line says, checked before any work: the run's settings."""
+    from galaxy_core.catalog.export import FORMATS
+
+    settings = run_settings_of(args)
+    check_render_options(args)
+    if args.out is not None:
+        check_output_path(args.out, tuple(FORMATS), "catalogue")
+    field_paths(args)
+    return settings
+
+
 def run(args: argparse.Namespace) -> int:
     from galaxy_core import pipeline
     from galaxy_core.catalog.export import catalog_bytes, format_of
     from galaxy_core.catalog.provenance import result_provenance
     from galaxy_core.catalog.table import to_frame
 
-    field = load_cli_field(args)
-    settings = run_settings_of(args)
-    result = pipeline.run(field, render_settings_of(args, field), settings)
+    settings = check_options(args)
+    notes: list[str] = []
+    with ProgressLine(enabled=False if args.quiet else None) as progress:
+        progress(0.0, f"Reading {args.field}")
+        field = load_cli_field(args, notes=notes)
+        print_notes(notes, progress)
+        result = pipeline.run(field, render_settings_of(args, field), settings, progress=progress)
     df = to_frame(result.detections)
     if args.out is None:
-        sys.stdout.write(catalog_bytes(df, "csv").decode())
+        result_stream(args).write(catalog_bytes(df, "csv").decode())
         return 0
-    fmt = format_of(args.out)
-    data = catalog_bytes(df, fmt, detections=result.detections, wcs=field.wcs,
+    data = catalog_bytes(df, format_of(args.out), detections=result.detections, wcs=field.wcs,
                          meta=result_provenance(field, result))
     write_output(args.out, data)
-    print(f"{len(df)} detections written to {args.out}", file=sys.stderr)
+    if not args.quiet:
+        print(f"{len(df)} detections written to {args.out}", file=sys.stderr)
     return 0

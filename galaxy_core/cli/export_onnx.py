@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from galaxy_core.cli.options import check_input_file, check_output_path
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("export-onnx", help="export the YOLO detector's .pt to ONNX (then used by the "
@@ -17,8 +19,13 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from galaxy_core import shipped
+
+    weights = args.weights or shipped.DETECTOR_WEIGHTS
+    check_input_file(weights)
+    if args.output is not None:
+        check_output_path(args.output, (".onnx",), "model")
     from galaxy_core.detection.yolo import export_onnx
 
-    out = export_onnx(args.weights or shipped.DETECTOR_WEIGHTS, args.output)
+    out = export_onnx(weights, args.output)
     print(f"ONNX export written to {out}", file=sys.stderr)
     return 0
