@@ -123,12 +123,19 @@ def _flush(stream) -> None:
 
 
 def write_result(text: str, status: int) -> int:
-    """Write the command's result to stdout; ``status``, or 1 if stdout was closed (``| head``)."""
+    """Write the command's result to stdout; ``status``, or 1 if stdout is closed (``| head``
+    stopped reading, or ``>&-``)."""
+    if not text:
+        return status
     try:
         sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)  # no second error when Python exits
         os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except (AttributeError, OSError, ValueError) as err:  # no stdout at all
+        print(f"error: the result could not be written to stdout ({type(err).__name__}).",
+              file=sys.stderr)
         return 1
     return status
