@@ -31,7 +31,10 @@ from galaxy_core.detection.base import (
     score_floor,
 )
 from galaxy_core.display import RenderSettings, default_settings, render
+from galaxy_core.display.picture import ArrayPicture, Picture, WindowedPicture, as_picture
+from galaxy_core.display.render import plan_render
 from galaxy_core.errors import GalaxyCoreError
+from galaxy_core.io.mosaic import LazyField, is_lazy
 from galaxy_core.types import CLASS_NAMES, STAR_CLASS, Detection, Field
 
 
@@ -100,17 +103,20 @@ class RunResult:
 
     Attributes:
         detections: numbered 1..N, best first, classified when ``classified``.
-        rgb: the rendered field the models saw, uint8 (H, W, 3), read-only.
+        rgb: the rendered field the models saw, uint8 (H, W, 3), read-only; None for a
+            field too large to hold, rendered window by window (see ``picture``).
         method: the detection method used (``"yolo"`` or ``"sep"``).
         floor: the score floor: no detection scoring below it was kept.
         classified: whether the classifier ran.
         settings, render: the settings that made it.
         seconds: wall time of the run, s.
         complete: False for the partial results a run shows while it works.
+        picture: the rendered field as a :class:`~galaxy_core.display.picture.Picture`
+            (cutouts of a field too large to hold are rendered from it on demand).
     """
 
     detections: tuple[Detection, ...]
-    rgb: np.ndarray
+    rgb: np.ndarray | None
     method: str
     floor: float
     classified: bool
@@ -118,6 +124,11 @@ class RunResult:
     render: RenderSettings
     seconds: float
     complete: bool = True
+    picture: Picture | None = None
+
+    def __post_init__(self) -> None:
+        if self.picture is None and self.rgb is not None:
+            object.__setattr__(self, "picture", ArrayPicture(self.rgb))
 
     @property
     def upsample(self) -> float:
@@ -141,7 +152,8 @@ def detector_for(method: str) -> Detector:
     return shipped.load_detector()
 
 
-def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=None, tta: bool = False,
+def classify(rgb: np.ndarray | Picture, detections: Sequence[Detection], *, classifier=None,
+             tta: bool = False,
              progress: Progress | None = None, batch: int = 64,
              on_batch: Callable[[list[Detection]], None] | None = None) -> list[Detection]:
     """Detections with the six class probabilities, a class as label, the extent, the peak S/N
@@ -154,21 +166,36 @@ def classify(rgb: np.ndarray, detections: Sequence[Detection], *, classifier=Non
     stars); the detector's own label is kept as ``detector_label``.
     Each object is framed with the other detections' boxes left out of its
     segment (:func:`~galaxy_core.morphology.framing.frame_detection`), so a
-    neighbour does not change its crop or its extent.
+    neighbour does not change its crop or its extent.  ``rgb`` may be a
+    :class:`~galaxy_core.display.picture.Picture` rendered window by window: the
+    detections are then framed in row order, and returned in their own order.
     ``on_batch(detections)`` gets every detection after each batch: those classified so
     far with their classes, the others as they came.
     """
     if not detections:
         return []
+    picture = as_picture(rgb)
+    classifier = classifier or shipped.load_classifier()
+    if isinstance(picture, ArrayPicture):
+        return _classify(picture, detections, classifier, tta, progress, batch, on_batch)
+    rows = np.argsort([d.y for d in detections], kind="stable")
+    done = _classify(picture, [detections[i] for i in rows], classifier, tta, progress, batch, None)
+    return [done[k] for k in np.argsort(rows)]
+
+
+def _classify(picture: Picture, detections: Sequence[Detection], classifier, tta: bool,
+              progress: Progress | None, batch: int,
+              on_batch: Callable[[list[Detection]], None] | None) -> list[Detection]:
+    """:func:`classify` in the given order."""
     from galaxy_core.morphology.framing import detection_boxes, frame_detection
 
-    classifier = classifier or shipped.load_classifier()
     size = classifier.input_size
     boxes = detection_boxes(detections)
     probs, extents, snrs = [], [], []
     for start in range(0, len(detections), batch):
         chunk = detections[start : start + batch]
-        framed = [frame_detection(rgb, d, size, settings=classifier.framing, others=boxes) for d in chunk]
+        framed = [frame_detection(picture, d, size, settings=classifier.framing, others=boxes)
+                  for d in chunk]
         extents += [f.extent_px for f in framed]
         snrs += [f.peak_snr for f in framed]
         crops = np.stack([f.crop for f in framed])
@@ -199,13 +226,23 @@ def _with_classes(detections: Sequence[Detection], probs: np.ndarray, extents: S
     ]
 
 
+def rendered(field: Field | LazyField, settings: RenderSettings) -> Picture:
+    """The field rendered as the models see it: whole (read-only array), or window by window
+    for a :class:`~galaxy_core.io.mosaic.LazyField` (the stretch measured on sampled rows)."""
+    if is_lazy(field):
+        return WindowedPicture(field, plan_render(field.sample(), settings))
+    rgb = render(field, settings)
+    rgb.flags.writeable = False
+    return ArrayPicture(rgb)
+
+
 def class_label(probs: Sequence[float], detector_label: str) -> str:
     """The class of one detection: :data:`~galaxy_core.types.STAR_CLASS` for the detector's
     stars, else the most probable of ``probs`` (CLASS_NAMES order)."""
     return STAR_CLASS if detector_label == "star" else CLASS_NAMES[int(np.argmax(probs))]
 
 
-def run(field: Field, render_settings: RenderSettings | None = None,
+def run(field: Field | LazyField, render_settings: RenderSettings | None = None,
         settings: RunSettings | None = None, *, detector: Detector | None = None, classifier=None,
         progress: Progress | None = None,
         on_partial: Callable[[RunResult], None] | None = None) -> RunResult:
@@ -220,7 +257,11 @@ def run(field: Field, render_settings: RenderSettings | None = None,
     """
     start = time.perf_counter()
     settings = settings or RunSettings()
-    render_settings = render_settings or default_settings(field)
+    lazy = is_lazy(field)
+    if lazy and settings.upsample > 1:
+        raise GalaxyCoreError("The small-object pass needs the whole field in memory; this one is "
+                              "read window by window. Turn the pass off, or cut a smaller region.")
+    render_settings = render_settings or default_settings(field.sample() if lazy else field)
     method = settings.resolved_method()
 
     def stage(lo: float, hi: float) -> Progress | None:
@@ -230,23 +271,23 @@ def run(field: Field, render_settings: RenderSettings | None = None,
 
     if progress:
         progress(0.0, "Rendering the field")
-    rgb = render(field, render_settings)
-    rgb.flags.writeable = False
+    picture = rendered(field, render_settings)
+    rgb = picture.rgb if isinstance(picture, ArrayPicture) else None
     classified = settings.classify and (classifier is not None or shipped.classifier_available())
 
     def result(detections: Sequence[Detection], done: bool = False) -> RunResult:
         return RunResult(tuple(detections), rgb=rgb, method=method, floor=settings.floor,
                          classified=classified, settings=settings, render=render_settings,
-                         seconds=time.perf_counter() - start, complete=done)
+                         seconds=time.perf_counter() - start, complete=done, picture=picture)
 
     if on_partial:
         on_partial(result(()))
     detector = detector or detector_for(method)
-    detections = detector.detect(field, rgb, settings.detection, progress=stage(0.05, 0.7))
+    detections = detector.detect(field, picture, settings.detection, progress=stage(0.05, 0.7))
     if classified:
         if on_partial:
             on_partial(result(detections))
-        detections = classify(rgb, detections, classifier=classifier, tta=settings.tta,
+        detections = classify(picture, detections, classifier=classifier, tta=settings.tta,
                               progress=stage(0.7, 1.0),
                               on_batch=(lambda done: on_partial(result(done))) if on_partial else None)
     if progress:

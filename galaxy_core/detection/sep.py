@@ -29,8 +29,17 @@ import sep
 
 from galaxy_core.detection.base import SEES_RENDER, DetectSettings, Progress, numbered, score_floor
 from galaxy_core.errors import GalaxyCoreError
+from galaxy_core.io.mosaic import LazyField, is_lazy
 from galaxy_core.sky import with_sky
 from galaxy_core.types import Detection, Field
+
+#: Rows by which the strips of a field read window by window overlap (px): objects up to this
+#: long lie whole in the strip that keeps them.
+STRIP_OVERLAP = 256
+#: Pixels of a strip of such a field, at most.
+STRIP_PIXELS = 32_000_000
+#: How far (px) two strips' centres of one object on their seam may differ.
+SEAM_PX = 4.0
 
 
 @dataclass(frozen=True)
@@ -70,24 +79,77 @@ class SepDetector:
                              min_score=score_floor(self.method, settings.min_score))
         return configured(field, progress=progress)
 
-    def __call__(self, field: Field, *, progress: Progress | None = None) -> list[Detection]:
-        """Detections in ``field`` (luminance of three bands), with RA/Dec when it has a WCS."""
-        data = np.ascontiguousarray(field.luminance(), dtype=np.float32)
+    def __call__(self, field: Field | LazyField, *, progress: Progress | None = None) -> list[Detection]:
+        """Detections in ``field`` (luminance of three bands), with RA/Dec when it has a WCS.
+
+        A :class:`~galaxy_core.io.mosaic.LazyField` is read in strips of rows that overlap
+        by :data:`STRIP_OVERLAP` px; each strip keeps the objects whose centre lies in its
+        own rows, so none is found twice (each strip measures its own background).
+        """
+        if progress:
+            progress(0.0, "Estimating the background")
+        if is_lazy(field):
+            objects, snr = self._strips(field, progress)
+        else:
+            objects, snr = self._objects(field.luminance())
+        if progress:
+            progress(1.0, f"sep found {len(objects)} objects")
+        detections = self.to_detections(objects, snr, (field.height, field.width))
+        return with_sky(detections, field.wcs)
+
+    def _objects(self, luminance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """sep's objects in one band and each one's isophotal S/N."""
+        data = np.ascontiguousarray(luminance, dtype=np.float32)
         mask = ~np.isfinite(data)
         if mask.all():
             raise GalaxyCoreError("The field has no finite pixels, so there is nothing to detect.")
-        if progress:
-            progress(0.0, "Estimating the background")
         try:
             objects, rms = self.extract(data, mask)
         except GalaxyCoreError:
             raise
         except Exception as err:  # sep raises plain Exceptions with C error text
             raise GalaxyCoreError(f"Source extraction failed on this field: {err}") from err
-        if progress:
-            progress(1.0, f"sep found {len(objects)} objects")
-        detections = self.to_detections(objects, rms, data.shape)
-        return with_sky(detections, field.wcs)
+        return objects, objects["flux"] / (rms * np.sqrt(np.maximum(objects["npix"], 1)))
+
+    def _strips(self, field: LazyField, progress: Progress | None) -> tuple[np.ndarray, np.ndarray]:
+        """Objects and S/N of a lazy field, strip by strip (field row coordinates).
+
+        Each strip keeps the objects whose centre lies in its own rows, give or take
+        :data:`SEAM_PX`: two strips measure an object on their seam a little
+        differently, so both may keep it, and the later one's copy is dropped.
+        """
+        rows = max(4 * STRIP_OVERLAP, STRIP_PIXELS // max(field.width, 1))
+        found, snrs = [], []
+        for y0 in range(0, field.height, rows):
+            lo, hi = max(0, y0 - STRIP_OVERLAP), min(field.height, y0 + rows + STRIP_OVERLAP)
+            kept = self._strip_objects(field, lo, hi, y0 - SEAM_PX, y0 + rows + SEAM_PX)
+            if kept is not None:
+                if found:
+                    kept = _without_seam_copies(found[-1], *kept)
+                found.append(kept[0])
+                snrs.append(kept[1])
+            if progress:
+                progress(min(1.0, (y0 + rows) / field.height), f"sep: rows {y0 + rows} of {field.height}")
+        if not found:
+            raise GalaxyCoreError("The field has no finite pixels, so there is nothing to detect.")
+        return np.concatenate(found), np.concatenate(snrs)
+
+    def _strip_objects(self, field: LazyField, lo: int, hi: int, own_lo: float,
+                       own_hi: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """The objects (field rows) of rows ``lo:hi`` centred in [own_lo, own_hi); None if blank."""
+        strip = field.rows(lo, hi)
+        luminance = strip[0] if len(strip) == 1 else np.nanmean(strip, axis=0)
+        try:
+            objects, snr = self._objects(luminance)
+        except GalaxyCoreError:
+            if np.isfinite(luminance).any():
+                raise
+            return None  # a strip of blank pixels (a mosaic's edge) holds nothing
+        objects = objects.copy()
+        for key in ("y", "ymin", "ymax"):
+            objects[key] += lo
+        own = (objects["y"] >= own_lo - 0.5) & (objects["y"] < own_hi - 0.5)
+        return objects[own], snr[own]
 
     def extract(self, data: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, float]:
         """sep's object array and the global background rms for one band."""
@@ -121,8 +183,8 @@ class SepDetector:
             )
         return objects, rms
 
-    def to_detections(self, objects: np.ndarray, rms: float, shape: tuple[int, int]) -> list[Detection]:
-        """sep's structured array as the project's detections, brightest first."""
+    def to_detections(self, objects: np.ndarray, snr: np.ndarray, shape: tuple[int, int]) -> list[Detection]:
+        """sep's structured array (and each object's S/N) as the project's detections, brightest first."""
         height, width = shape
         a = objects["a"] * self.ellipse_scale
         b = objects["b"] * self.ellipse_scale
@@ -133,7 +195,6 @@ class SepDetector:
         x_max = np.maximum(objects["x"] + half_w, objects["xmax"] + 0.5).clip(-0.5, width - 0.5)
         y_min = np.minimum(objects["y"] - half_h, objects["ymin"] - 0.5).clip(-0.5, height - 0.5)
         y_max = np.maximum(objects["y"] + half_h, objects["ymax"] + 0.5).clip(-0.5, height - 0.5)
-        snr = objects["flux"] / (rms * np.sqrt(np.maximum(objects["npix"], 1)))
         score = snr_to_score(snr)
         order = [i for i in np.argsort(-snr) if float(score[i]) >= self.min_score]
         detections = [
@@ -145,6 +206,20 @@ class SepDetector:
             for i in order
         ]
         return numbered(detections)
+
+
+def _without_seam_copies(before: np.ndarray, objects: np.ndarray,
+                         snr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``objects`` (and their S/N) less those within :data:`SEAM_PX` of one in ``before``."""
+    if len(before) == 0 or len(objects) == 0:
+        return objects, snr
+    near = before[before["y"] >= objects["y"].min() - SEAM_PX]
+    if len(near) == 0:
+        return objects, snr
+    dx = objects["x"][:, None] - near["x"][None, :]
+    dy = objects["y"][:, None] - near["y"][None, :]
+    copy = (np.hypot(dx, dy) < SEAM_PX).any(axis=1)
+    return objects[~copy], snr[~copy]
 
 
 def snr_to_score(snr: float | np.ndarray) -> float | np.ndarray:

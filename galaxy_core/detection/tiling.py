@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from galaxy_core.detection.boxes import merge_boxes
-from galaxy_core.display.preview import block_mean
+from galaxy_core.display.picture import ArrayPicture, Picture, as_picture
 
 #: predict(tiles) -> per tile (tile-local edge boxes (n, 4), scores (n,), labels (n,)).
 Predict = Callable[[list[np.ndarray]], Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]]
@@ -86,12 +86,13 @@ def make_tiles(height: int, width: int, *, tile: int, overlap: int) -> list[Tile
     return tiles
 
 
-def cut_tile(image: np.ndarray, t: Tile, *, size: int, pad_value: int = 114) -> np.ndarray:
+def cut_tile(image: np.ndarray | Picture, t: Tile, *, size: int, pad_value: int = 114) -> np.ndarray:
     """The tile's pixels (size, size, C), padded with ``pad_value`` beyond the field."""
-    piece = image[t.y0 : t.y1, t.x0 : t.x1]
+    piece = (image.region(t.y0, t.y1, t.x0, t.x1) if isinstance(image, Picture)
+             else image[t.y0 : t.y1, t.x0 : t.x1])
     if piece.shape[:2] == (size, size):
         return np.ascontiguousarray(piece)
-    out = np.full((size, size, *image.shape[2:]), pad_value, dtype=image.dtype)
+    out = np.full((size, size, *piece.shape[2:]), pad_value, dtype=piece.dtype)
     out[: piece.shape[0], : piece.shape[1]] = piece
     return out
 
@@ -156,25 +157,19 @@ def upsampled(image: np.ndarray, factor: float) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BICUBIC))
 
 
-def coarse_image(image: np.ndarray, factor: int) -> np.ndarray:
-    """Block-average an (H, W, C) uint8 image by ``factor`` (ragged edge blocks averaged too)."""
-    if factor <= 1:
-        return image
-    planes = np.moveaxis(image, -1, 0).astype(np.float32)
-    mean = block_mean(planes, factor)
-    return np.ascontiguousarray(np.moveaxis(mean + np.float32(0.5), 0, -1).astype(np.uint8))
-
-
 def coarse_factor(height: int, width: int, tile: int) -> int:
     """Block size that fits the whole field into about one tile (at least 2)."""
     return max(2, int(np.ceil(max(height, width) / tile)))
 
 
-def detect_tiled(image: np.ndarray, predict: Predict, *, tile: int, overlap: int,
+def detect_tiled(image: np.ndarray | Picture, predict: Predict, *, tile: int, overlap: int,
                  margin: float = 2.0, coarse: bool = True, iou: float = 0.5, batch: int = 8,
                  upsample: float = 1, progress: Callable[[float, str], None] | None = None,
                  name: str = "Detector") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run ``predict`` over the tiles of ``image`` (H, W, C) and merge: (boxes, scores, labels).
+
+    ``image`` may be a :class:`~galaxy_core.display.picture.Picture` rendered window by
+    window (tiles are cut in row order; the small-object pass needs the whole array).
 
     Fine tiles (of the field upsampled ``upsample`` times, overlapping by
     ``overlap * upsample`` of its px, rounded up) drop boxes cut by an inner edge; the
@@ -184,16 +179,22 @@ def detect_tiled(image: np.ndarray, predict: Predict, *, tile: int, overlap: int
     if not upsample_fits(upsample, tile=tile, overlap=overlap):
         raise ValueError(f"upsample must be >= 1 in half steps with overlap x upsample < tile / 2, "
                          f"not {upsample!r}")
-    height, width = image.shape[:2]
-    fine = upsampled(image, float(upsample))
+    picture = as_picture(image)
+    height, width = picture.height, picture.width
+    if upsample > 1:
+        if not isinstance(picture, ArrayPicture):
+            raise ValueError("the small-object pass needs the whole rendered field in memory")
+        fine = ArrayPicture(upsampled(picture.rgb, float(upsample)))
+    else:
+        fine = picture
     sources = {"fine": fine}
-    back = (width / fine.shape[1], height / fine.shape[0])  # field px per upsampled px, x and y
+    back = (width / fine.width, height / fine.height)  # field px per upsampled px, x and y
     jobs = [(t, "fine", back)
-            for t in make_tiles(*fine.shape[:2], tile=tile,
+            for t in make_tiles(fine.height, fine.width, tile=tile,
                                 overlap=upsampled_overlap(overlap, float(upsample)))]
     if coarse and max(height, width) > overlap:
         factor = coarse_factor(height, width, tile)
-        sources["coarse"] = coarse_image(image, factor)
+        sources["coarse"] = picture.coarse(factor)
         jobs += [(t, "coarse", factor)
                  for t in make_tiles(*sources["coarse"].shape[:2], tile=tile, overlap=overlap)]
     boxes, scores, labels = [np.zeros((0, 4))], [np.zeros(0)], [np.zeros(0, dtype=int)]

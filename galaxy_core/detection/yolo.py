@@ -48,13 +48,15 @@ from galaxy_core.detection.base import (
 )
 from galaxy_core.detection.boxes import clip_boxes
 from galaxy_core.detection.flip_tta import with_flips
+from galaxy_core.display.picture import ArrayPicture, Picture, as_rgb_uint8
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.shipped import DETECTOR_WEIGHTS as DEFAULT_WEIGHTS
 from galaxy_core.shipped import REPO_ROOT
 from galaxy_core.sky import with_sky
 from galaxy_core.types import Detection, Field
 
-#: Largest field accepted (pixels), about 20000 x 20000.
+#: Largest picture accepted as one array (pixels, about 20000 x 20000); a field rendered window by
+#: window (:class:`~galaxy_core.display.picture.WindowedPicture`) has no such limit.
 MAX_PIXELS = 400_000_000
 #: Largest upsampled field of the small-object pass (pixels, 300 MB of RGB).
 MAX_UPSAMPLED_PIXELS = 100_000_000
@@ -145,17 +147,18 @@ class YoloDetector:
         return self(rgb, wcs=field.wcs, progress=progress, upsample=settings.upsample,
                     conf=score_floor(self.method, settings.min_score), tta=settings.flip_tta)
 
-    def __call__(self, rgb: np.ndarray, *, wcs=None, progress: Progress | None = None,
+    def __call__(self, rgb: np.ndarray | Picture, *, wcs=None, progress: Progress | None = None,
                  upsample: float | None = None, conf: float | None = None,
                  tta: bool | None = None) -> list[Detection]:
-        """Detections in a uint8 (H, W, 3) picture, best first, with RA/Dec when ``wcs`` is given.
+        """Detections in a uint8 (H, W, 3) picture (or a rendered
+        :class:`~galaxy_core.display.picture.Picture`), best first, with RA/Dec when ``wcs`` is given.
 
         ``upsample``, ``conf`` and ``tta`` override the detector's own settings for this call.
         """
         conf = self.conf if conf is None else _valid_conf(conf)
         tta = self.tta if tta is None else bool(tta)
-        image = _as_rgb(rgb)
-        height, width = image.shape[:2]
+        image = _as_picture(rgb)
+        height, width = image.height, image.width
         factor = self.upsample if upsample is None else self._factor(upsample)
         if height * width * factor**2 > MAX_UPSAMPLED_PIXELS:
             raise GalaxyCoreError(
@@ -229,20 +232,14 @@ def _valid_conf(conf) -> float:
     return value
 
 
-def _as_rgb(rgb: np.ndarray) -> np.ndarray:
-    """Check and normalise the input picture to contiguous uint8 (H, W, 3)."""
-    image = np.asarray(rgb)
-    if image.dtype != np.uint8:
-        raise GalaxyCoreError(f"The detector needs an 8-bit RGB picture, got {image.dtype} pixels.")
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=-1)
-    if image.ndim != 3 or image.shape[2] not in (3, 4):
-        raise GalaxyCoreError(f"The detector needs an (H, W, 3) RGB picture, got shape {image.shape}.")
-    if min(image.shape[:2]) < 8:
-        raise GalaxyCoreError(f"The picture is too small to detect anything ({image.shape[1]}x{image.shape[0]} px).")
+def _as_picture(rgb: np.ndarray | Picture) -> Picture:
+    """The detector's input as a Picture: a rendered field, or a uint8 (H, W, 3) array checked."""
+    if isinstance(rgb, Picture):
+        return rgb
+    image = as_rgb_uint8(rgb, min_side=8, allow_float=False, what="the detector's picture")
     if image.shape[0] * image.shape[1] > MAX_PIXELS:
         raise GalaxyCoreError(f"The picture has more than {MAX_PIXELS:,} pixels; cut it into smaller fields.")
-    return np.ascontiguousarray(image[..., :3])
+    return ArrayPicture(np.ascontiguousarray(image))
 
 
 def _sha256(path: Path) -> str:

@@ -26,6 +26,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from galaxy_core.display.picture import ArrayPicture, Picture, as_rgb_uint8, sky_border_px
+from galaxy_core.display.picture import sky_stats as picture_sky_stats
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.types import Detection
 
@@ -89,60 +91,15 @@ class Extent:
     peak_snr: float = float("nan")
 
 
-def _as_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    arr = np.asarray(image)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=-1)
-    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4) or min(arr.shape[:2]) < 2:
-        raise GalaxyCoreError(f"Expected an RGB image (H, W, 3), got shape {arr.shape}.")
-    if arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=-1)
-    if arr.shape[2] == 4:
-        arr = arr[..., :3]
-    if arr.dtype != np.uint8:
-        if np.issubdtype(arr.dtype, np.floating) and np.nanmax(arr) <= 1.0:
-            arr = np.nan_to_num(arr) * 255.0
-        arr = np.clip(np.nan_to_num(arr), 0, 255).astype(np.uint8)
-    return arr
-
-
-def _median_of_counts(counts: np.ndarray) -> float:
-    """Median of non-negative integers given their histogram (``counts[v]`` = how many equal v)."""
-    n = int(counts.sum())
-    cum = np.cumsum(counts)
-    lo = int(np.searchsorted(cum, (n - 1) // 2, side="right"))
-    hi = int(np.searchsorted(cum, n // 2, side="right"))
-    return 0.5 * (lo + hi)
-
-
 def luminance(rgb: np.ndarray) -> np.ndarray:
     """Mean of the three channels, float32 (H, W) (the same values as ``mean(axis=2)``, faster)."""
     return (rgb[..., 0].astype(np.float32) + rgb[..., 1] + rgb[..., 2]) / np.float32(3.0)
 
 
-def sky_border_px(shape: tuple[int, ...]) -> int:
-    """Width (px) of the outer border taken as an image's sky: 8 % of its shorter side, at least 1."""
-    return max(1, int(round(0.08 * min(shape[:2]))))
-
-
 def sky_stats(image: np.ndarray) -> tuple[np.ndarray, float]:
-    """Per-channel sky level (median of the outer border, DN) and luminance sky sigma (DN).
-
-    Medians of uint8 data are taken from histograms (exact, and much faster
-    than sorting on the small crops the classifier sees).
-    """
-    rgb = _as_rgb_uint8(image)
-    b = sky_border_px(rgb.shape)
-    border = np.concatenate([rgb[:b].reshape(-1, 3), rgb[-b:].reshape(-1, 3),
-                             rgb[:, :b].reshape(-1, 3), rgb[:, -b:].reshape(-1, 3)])
-    level = np.array([_median_of_counts(np.bincount(border[:, c], minlength=256)) for c in range(3)],
-                     dtype=np.float32)
-    # Luminance = channel sum / 3; the MAD of the sums, in half-steps, is an integer histogram too.
-    total = border[:, 0].astype(np.int32) + border[:, 1] + border[:, 2]  # 10x faster than sum(axis=1)
-    med2 = int(round(2 * _median_of_counts(np.bincount(total, minlength=766))))
-    mad = _median_of_counts(np.bincount(np.abs(2 * total - med2))) / 2.0
-    sigma = 1.4826 * mad / 3.0
-    return level, max(sigma, 1.0)
+    """Per-channel sky level (median of the outer border, DN) and luminance sky sigma (DN) of an
+    RGB or grey image (:func:`galaxy_core.display.picture.sky_stats`)."""
+    return picture_sky_stats(as_rgb_uint8(image))
 
 
 #: Smallest noise :func:`robust_sigma` returns (DN): uint8 rounding noise of the luminance
@@ -205,7 +162,7 @@ def measure_extent(image: np.ndarray, *, settings: FramingSettings | None = None
         ``centre_xy`` with an extent of half the shorter image side.
     """
     s = settings or FramingSettings()
-    rgb = _as_rgb_uint8(image)
+    rgb = as_rgb_uint8(image)
     h, w = rgb.shape[:2]
     cx, cy = centre_xy if centre_xy is not None else ((w - 1) / 2.0, (h - 1) / 2.0)
     level, sigma = sky_stats(rgb)
@@ -256,12 +213,13 @@ def square_corner(centre_xy: tuple[float, float], side: float) -> tuple[int, int
     return (int(np.floor(centre_xy[0] + 0.5 - side / 2.0)), int(np.floor(centre_xy[1] + 0.5 - side / 2.0)))
 
 
-def frame_crop(image: np.ndarray, centre_xy: tuple[float, float], extent_px: float, out_size: int,
-               *, settings: FramingSettings | None = None, seed: int = 0) -> np.ndarray:
+def frame_crop(image: np.ndarray | Picture, centre_xy: tuple[float, float], extent_px: float,
+               out_size: int, *, settings: FramingSettings | None = None, seed: int = 0) -> np.ndarray:
     """A square uint8 (out_size, out_size, 3) crop in which the object spans ``fill`` of the side.
 
     Args:
-        image: uint8 RGB (H, W, 3) or grey (H, W).
+        image: uint8 RGB (H, W, 3) or grey (H, W), or a rendered field
+            (:class:`~galaxy_core.display.picture.Picture`, whose border sky is kept).
         centre_xy: the object's centre (x = column, y = row), px.
         extent_px: the object's size from :func:`measure_extent`, px.
         out_size: output side, px.
@@ -271,8 +229,8 @@ def frame_crop(image: np.ndarray, centre_xy: tuple[float, float], extent_px: flo
     s = settings or FramingSettings()
     if out_size < 4:
         raise GalaxyCoreError(f"The framed crop must be at least 4 px, got {out_size}.")
-    rgb = _as_rgb_uint8(image)
-    h, w = rgb.shape[:2]
+    pic = image if isinstance(image, Picture) else ArrayPicture(as_rgb_uint8(image))
+    h, w = pic.height, pic.width
     side = max(float(extent_px) / s.fill, s.min_side_px)
     cx, cy = centre_xy
     room = 2.0 * min(cx + 0.5, w - 0.5 - cx, cy + 0.5, h - 0.5 - cy)
@@ -282,16 +240,16 @@ def frame_crop(image: np.ndarray, centre_xy: tuple[float, float], extent_px: flo
     n = int(round(side))
     x1, y1 = x0 + n, y0 + n
     if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
-        level, sigma = sky_stats(rgb)
+        level, sigma = pic.edge_sky()
         rng = np.random.default_rng(seed)
         canvas = level[None, None, :] + rng.normal(0.0, sigma, size=(n, n, 1))
         canvas = np.clip(np.round(canvas), 0, 255).astype(np.uint8)
         sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
         if sx1 > sx0 and sy1 > sy0:
-            canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = rgb[sy0:sy1, sx0:sx1]
+            canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = pic.region(sy0, sy1, sx0, sx1)
         cut = canvas
     else:
-        cut = rgb[y0:y1, x0:x1]
+        cut = np.ascontiguousarray(pic.region(y0, y1, x0, x1))
     resample = Image.Resampling.BOX if n > out_size else Image.Resampling.BILINEAR
     return np.asarray(Image.fromarray(cut).resize((out_size, out_size), resample=resample))
 
@@ -303,7 +261,7 @@ def normalise_scale(image: np.ndarray, out_size: int, *, settings: FramingSettin
     return frame_crop(image, (ext.x, ext.y), ext.extent_px, out_size, settings=settings)
 
 
-def crop_for_detection(rgb_field: np.ndarray, detection: Detection, out_size: int, *,
+def crop_for_detection(rgb_field: np.ndarray | Picture, detection: Detection, out_size: int, *,
                        settings: FramingSettings | None = None, context: float = 3.0,
                        others: np.ndarray | None = None) -> np.ndarray:
     """The scale-normalised crop of one detected object in a rendered field (see :func:`frame_detection`)."""
@@ -361,7 +319,7 @@ class FramedDetection(NamedTuple):
     peak_snr: float
 
 
-def frame_detection(rgb_field: np.ndarray, detection: Detection, out_size: int, *,
+def frame_detection(rgb_field: np.ndarray | Picture, detection: Detection, out_size: int, *,
                     settings: FramingSettings | None = None, context: float = 3.0,
                     others: np.ndarray | None = None) -> FramedDetection:
     """The crop, extent (field px) and peak S/N of one detected object.
@@ -371,7 +329,9 @@ def frame_detection(rgb_field: np.ndarray, detection: Detection, out_size: int, 
     object's extent is measured in it and it is framed as in training.
 
     Args:
-        rgb_field: the rendered field, uint8 (H, W, 3).
+        rgb_field: the rendered field, uint8 (H, W, 3), or a
+            :class:`~galaxy_core.display.picture.Picture` of it (pass the same one for
+            every detection of a field: its border sky is measured once).
         detection: the object (box edges and centre in field pixels).
         out_size: output side, px.
         settings: framing settings (use the classifier's).

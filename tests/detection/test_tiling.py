@@ -8,6 +8,7 @@ from scipy import ndimage
 
 from galaxy_core.detection import boxes as boxes_mod
 from galaxy_core.detection import tiling
+from galaxy_core.display.picture import block_mean_rgb
 
 
 @pytest.mark.parametrize("length,tile,overlap", [(100, 64, 16), (640, 640, 96), (2048, 640, 96),
@@ -53,7 +54,7 @@ def test_to_field_shifts_and_undoes_block_averaging():
     assert tiling.to_field(np.array([[0, 0, 10, 5]]), t).tolist() == [[100, 200, 110, 205]]
     image = np.zeros((32, 32, 3), dtype=np.uint8)
     image[8:16, 4:12] = 255  # field pixels x 4..11, y 8..15: edges 3.5..11.5, 7.5..15.5
-    small = tiling.coarse_image(image, 4)
+    small = block_mean_rgb(image, 4)
     ys, xs = np.nonzero(small[..., 0])
     local = np.array([[xs.min() - 0.5, ys.min() - 0.5, xs.max() + 0.5, ys.max() + 0.5]])
     whole = tiling.Tile(0, 0, 8, 8, (False,) * 4)
@@ -62,7 +63,7 @@ def test_to_field_shifts_and_undoes_block_averaging():
 
 def test_downsample_averages_ragged_blocks():
     image = np.full((10, 7, 3), 200, dtype=np.uint8)
-    small = tiling.coarse_image(image, 4)
+    small = block_mean_rgb(image, 4)
     assert small.shape == (3, 2, 3)
     assert (small == 200).all()
 
