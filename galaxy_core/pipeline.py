@@ -113,6 +113,7 @@ class RunResult:
         complete: False for the partial results a run shows while it works.
         picture: the rendered field as a :class:`~galaxy_core.display.picture.Picture`
             (cutouts of a field too large to hold are rendered from it on demand).
+        notes: what a user should know about the result (e.g. a blank field, no detections).
     """
 
     detections: tuple[Detection, ...]
@@ -125,6 +126,7 @@ class RunResult:
     seconds: float
     complete: bool = True
     picture: Picture | None = None
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.picture is None and self.rgb is not None:
@@ -226,6 +228,21 @@ def _with_classes(detections: Sequence[Detection], probs: np.ndarray, extents: S
     ]
 
 
+def blank_field_note(field: Field | LazyField) -> str | None:
+    """Why a field holds nothing to detect (every finite pixel of it the same), else None.
+
+    A blank or constant field renders as one flat grey, where a learned detector may
+    still box something; it gets no detections and this note instead.
+    """
+    data = field.sample().data if is_lazy(field) else field.data
+    lo, hi = np.fmin.reduce(data, axis=None), np.fmax.reduce(data, axis=None)  # NaN ignored
+    if hi > lo:
+        return None
+    value = f"{lo:g}" if np.isfinite(lo) else "blank"
+    return (f"'{field.name}' is constant (every pixel {value}): there is nothing to detect, "
+            "so it has no detections.")
+
+
 def rendered(field: Field | LazyField, settings: RenderSettings) -> Picture:
     """The field rendered as the models see it: whole (read-only array), or window by window
     for a :class:`~galaxy_core.io.mosaic.LazyField` (the stretch measured on sampled rows)."""
@@ -275,11 +292,16 @@ def run(field: Field | LazyField, render_settings: RenderSettings | None = None,
     rgb = picture.rgb if isinstance(picture, ArrayPicture) else None
     classified = settings.classify and (classifier is not None or shipped.classifier_available())
 
+    blank = blank_field_note(field)
+
     def result(detections: Sequence[Detection], done: bool = False) -> RunResult:
         return RunResult(tuple(detections), rgb=rgb, method=method, floor=settings.floor,
                          classified=classified, settings=settings, render=render_settings,
-                         seconds=time.perf_counter() - start, complete=done, picture=picture)
+                         seconds=time.perf_counter() - start, complete=done, picture=picture,
+                         notes=(blank,) if blank else ())
 
+    if blank:
+        return result((), done=True)
     if on_partial:
         on_partial(result(()))
     detector = detector or detector_for(method)

@@ -366,3 +366,13 @@ def test_progress_span_maps_a_step_onto_part_of_the_whole():
     assert time_left(0.01, 50.0) is None and time_left(0.5, 0.5) is None
     assert time_left(0.25, 30.0) == pytest.approx(90.0)
     assert clock_text(3725) == "1:02:05" and clock_text(59.6) == "1:00"
+
+
+def test_an_all_zero_field_gives_an_empty_catalogue_and_a_note(tmp_path, capsys):
+    path = tmp_path / "zero.fits"
+    fits.PrimaryHDU(np.zeros((200, 200), np.float32)).writeto(path)
+    assert main(["detect", str(path)]) == 0
+    captured = capsys.readouterr()
+    df = pd.read_csv(io.StringIO(captured.out))
+    assert len(df) == 0 and list(df.columns) == list(COLUMNS)
+    assert "note: 'zero' is constant (every pixel 0)" in captured.err

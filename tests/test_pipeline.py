@@ -130,3 +130,17 @@ def test_partial_results_show_the_field_then_boxes_then_classes():
     classified = [sum(d.probs is not None for d in r.detections) for r in seen[2:]]
     assert classified == sorted(classified) and classified[-1] == n
     assert all(d.probs is not None for d in final.detections)
+
+
+@pytest.mark.parametrize("method", ["sep", "auto"])
+def test_a_constant_field_has_no_detections_and_says_why(method):
+    from galaxy_core.types import Field
+
+    for value in (0.0, 7.5):
+        field = Field(np.full((1, 200, 200), value, np.float32), name="flat")
+        result = pipeline.run(field, settings=pipeline.RunSettings(method=method))
+        assert result.detections == () and result.complete
+        assert result.notes == (f"'flat' is constant (every pixel {value:g}): there is nothing to "
+                                "detect, so it has no detections.",)
+    varied = Field(np.random.default_rng(0).normal(size=(1, 64, 64)).astype(np.float32))
+    assert pipeline.blank_field_note(varied) is None

@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         field = load_cli_field(args, notes=notes)
         print_notes(notes, progress)
         result = pipeline.run(field, render_settings_of(args, field), settings, progress=progress)
+        print_notes(list(result.notes), progress)
     df = to_frame(result.detections)
     if args.out is None:
         result_stream(args).write(catalog_bytes(df, "csv").decode())

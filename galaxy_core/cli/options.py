@@ -20,6 +20,7 @@ from galaxy_core.cli.progress import ProgressLine
 from galaxy_core.display import INTERVALS, RGB_METHODS, STRETCHES, RenderSettings, default_settings
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.io.fits import UNPACK_BYTES_PER_PIXEL, byte_count_text
+from galaxy_core.io.mosaic import LazyField
 from galaxy_core.types import Field
 
 #: The command line's default pixel limit per band (the app's, for uploads, is
@@ -153,21 +154,21 @@ def check_render_options(args: argparse.Namespace) -> None:
                 "viridis or magma.")
 
 
-def load_cli_field(args: argparse.Namespace, *, notes: list[str] | None = None) -> Field:
+def load_cli_field(args: argparse.Namespace, *, notes: list[str] | None = None) -> Field | LazyField:
     """The field named on the command line (a demo, one file, or three bands) under the
-    ``--max-pixels`` limit; what was odd but read is appended to ``notes``."""
+    ``--max-pixels`` limit; what was odd but read is appended to ``notes``.  An uncompressed
+    FITS field too large to hold is opened to be read window by window
+    (:func:`galaxy_core.io.load.open_field`)."""
     from galaxy_core.io.demo import DEMO_FIELDS
 
     paths = field_paths(args)
     if not paths:
         return DEMO_FIELDS[args.field.removeprefix("demo:")]()
-    from galaxy_core.io.load import load_bands, load_field
+    from galaxy_core.io.load import open_field
 
     hdu = int(args.hdu) if args.hdu is not None and args.hdu.isdigit() else args.hdu
     max_pixels = getattr(args, "max_pixels", CLI_MAX_PIXELS)
-    if len(paths) == 3:
-        return load_bands(paths, hdu=hdu, max_pixels=max_pixels, notes=notes)
-    return load_field(paths[0], hdu=hdu, max_pixels=max_pixels, notes=notes)
+    return open_field(paths, hdu=hdu, max_pixels=max_pixels, notes=notes)
 
 
 def render_options(args: argparse.Namespace) -> dict:
@@ -184,7 +185,7 @@ def render_options(args: argparse.Namespace) -> dict:
     return given
 
 
-def render_settings_of(args: argparse.Namespace, field: Field) -> RenderSettings:
+def render_settings_of(args: argparse.Namespace, field: Field | LazyField) -> RenderSettings:
     """The field's default stretch with the options given on the command line applied."""
     return default_settings(field).with_(**render_options(args))
 

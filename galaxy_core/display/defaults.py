@@ -22,8 +22,8 @@ from galaxy_core.types import Field
 #: Output level (fraction of white) that sky + 1 sigma is mapped to by default_settings.
 NOISE_LEVEL = 0.10
 
-def default_settings(field: Field) -> RenderSettings:
-    """The settings a field opens with.
+def default_settings(field) -> RenderSettings:
+    """The settings a field (a Field, or a LazyField read window by window) opens with.
 
     Pictures: PICTURE_SETTINGS (as they are).  FITS: RenderSettings()'s
     asymmetric percentile interval and asinh stretch, with the asinh ``a`` (and
@@ -36,7 +36,9 @@ def default_settings(field: Field) -> RenderSettings:
         return PICTURE_SETTINGS
     cached = _DEFAULTS_CACHE.get(field)
     if cached is None:
-        cached = _DEFAULTS_CACHE[field] = _fitted_defaults(field)
+        # a field read window by window (io.mosaic.LazyField) is measured on its sampled rows
+        measured = field if isinstance(field, Field) else field.sample()
+        cached = _DEFAULTS_CACHE[field] = _fitted_defaults(measured)
     return cached
 
 

@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from galaxy_core.errors import GalaxyCoreError
-from galaxy_core.io.fits import HduInfo, list_hdus, read_fits_image
+from galaxy_core.io.fits import HduInfo, list_hdus, pixel_count_text, read_fits_image
+from galaxy_core.io.mosaic import LazyField, open_lazy_field
 from galaxy_core.io.picture import read_picture
 from galaxy_core.types import Field
 
@@ -212,6 +213,48 @@ def check_same_grid(wcss: Sequence, labels: Sequence[str], *, height: int, width
                 f"to {offset.max():.1f} px from the same pixels of the {labels[0]}. "
                 "Reproject them onto one grid first (for example with the reproject package)."
             )
+
+
+#: Above this many bytes of float32 pixels (all bands), an uncompressed FITS field is not read
+#: whole but window by window (:class:`~galaxy_core.io.mosaic.LazyField`).
+HOLD_BYTES = 512 * 2**20
+
+
+def open_field(paths: Sequence[str | Path], *, hdu: int | str | None = None,
+               max_pixels: int = MAX_PIXELS, notes: list[str] | None = None,
+               hold_bytes: int = HOLD_BYTES) -> Field | LazyField:
+    """One file, or three FITS as R, G, B: read whole, or, for an uncompressed FITS field of
+    more than ``hold_bytes`` (float32, all bands), opened to be read window by window.
+
+    The pixel limit ``max_pixels`` (per band) applies either way.
+    """
+    paths = [Path(p) for p in paths]
+    lazy = _lazy_if_large(paths, hdu, hold_bytes)
+    if lazy is None:
+        if len(paths) == 3:
+            return load_bands(paths, hdu=hdu, max_pixels=max_pixels, notes=notes)
+        return load_field(paths[0], hdu=hdu, max_pixels=max_pixels, notes=notes)
+    if lazy.height * lazy.width > max_pixels:
+        raise GalaxyCoreError(
+            f"{_describe(paths[0])} is {lazy.width} x {lazy.height} = "
+            f"{pixel_count_text(lazy.height * lazy.width)}, more than the limit of "
+            f"{pixel_count_text(max_pixels)}. Raise --max-pixels or cut out a smaller region.")
+    return lazy
+
+
+def _lazy_if_large(paths: Sequence[Path], hdu, hold_bytes: int) -> LazyField | None:
+    """A LazyField of uncompressed FITS files holding more than ``hold_bytes``, else None."""
+    for path in paths:
+        if not path.is_file():
+            return None
+        with path.open("rb") as fh:
+            if not fh.read(len(_FITS_MAGIC)).startswith(_FITS_MAGIC):
+                return None
+    try:
+        lazy = open_lazy_field(paths, hdu=hdu, name=_default_name(paths[0]))
+    except GalaxyCoreError:
+        return None  # compressed, odd or broken: the whole-field reader says what is wrong
+    return lazy if lazy.height * lazy.width * lazy.n_bands * 4 > hold_bytes else None
 
 
 def hdus_of(source: Source, *, max_pixels: int = MAX_PIXELS) -> list[HduInfo]:

@@ -145,3 +145,20 @@ def test_yolo_window_by_window_equals_the_whole_picture(mosaic):
     windowed = detector(WindowedPicture(open_lazy_field(paths), plan, strip_pixels=512 * 50),
                         wcs=field.wcs)
     assert len(whole) > 5 and windowed == whole  # the same tiles, pixels and merge
+
+
+def test_open_field_reads_small_fields_whole_and_large_ones_window_by_window(tmp_path):
+    from galaxy_core.io.load import open_field
+    from galaxy_core.io.mosaic import LazyField
+    from galaxy_core.types import Field
+
+    path = write(tmp_path / "f.fits", np.ones((100, 120), np.float32))
+    assert isinstance(open_field([path]), Field)
+    lazy = open_field([path], hold_bytes=1000)
+    assert isinstance(lazy, LazyField) and (lazy.height, lazy.width, lazy.name) == (100, 120, "f")
+    with pytest.raises(GalaxyCoreError, match="more than the limit"):
+        open_field([path], hold_bytes=1000, max_pixels=10_000)
+    gz = tmp_path / "f.fits.gz"
+    import gzip
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    assert isinstance(open_field([gz], hold_bytes=1000), Field)  # compressed: read whole
