@@ -1,4 +1,10 @@
-"""One detection opened: its cutout, its six probabilities, and augmented views re-classified."""
+"""One detection opened: its cutout, its six probabilities, and augmented views re-classified.
+
+Laid out for a column about 480 px wide beside the field: the cutout and the
+facts side by side, the probabilities as bars, the eleven views in rows of
+four with one-line captions, and every view's six probabilities in one table
+with short headers that needs no horizontal scrolling.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,12 @@ from galaxy_core.morphology.reliability import ReliabilityRule
 from galaxy_core.morphology.views import AugmentedView, agreement, augmented_views
 from galaxy_core.types import CLASS_NAMES, Detection
 
-CUTOUT_PX = 256
+CUTOUT_PX = 200
+#: Views per row of the augmentation preview.
+VIEWS_PER_ROW = 4
+#: Column headers of the views' probability table.
+SHORT_CLASS = {"Spiral": "Spiral", "Spiral_Barred": "Barred", "Elliptical": "Ellipt.",
+               "On_Edge": "Edge-on", "Irregular": "Irreg.", "Star/Artifact": "Star/art."}
 DETECTOR_STAR_TEXT = (
     "The detector calls this a **star**, so it is labelled Star/Artifact. The classifier's own "
     "probabilities are below: its stars were ground-based, without the diffraction spikes and halos "
@@ -32,7 +43,7 @@ def cutout(rgb: np.ndarray, d: Detection, *, origin_lower: bool) -> np.ndarray:
     return cut[::-1] if origin_lower else cut
 
 
-def probability_chart(probs: tuple[float, ...], *, height: int = 240) -> go.Figure:
+def probability_chart(probs: tuple[float, ...], *, height: int = 200) -> go.Figure:
     """The six class probabilities as a horizontal bar chart in the class colours."""
     fig = go.Figure(go.Bar(
         x=list(probs), y=list(CLASS_NAMES), orientation="h",
@@ -47,12 +58,14 @@ def probability_chart(probs: tuple[float, ...], *, height: int = 240) -> go.Figu
     return fig
 
 
-@st.cache_resource(max_entries=64, ttl=3600, show_spinner="Classifying augmented views...")
-def cached_views(run_id: int, det_id: int, seed: int, _stored: caching.StoredRun,
-                 _d: Detection) -> list[AugmentedView]:
-    """The augmentation preview of one detection of one stored run (computed by the core)."""
-    return augmented_views(caching.classifier(), _stored.result.rgb, _d,
-                           others=_stored.boxes(), seed=seed)
+def cached_views(stored: caching.StoredRun, d: Detection, seed: int) -> list[AugmentedView]:
+    """The augmentation preview of one detection of one stored run (computed by the core, once)."""
+    def make():
+        return augmented_views(caching.classifier(), stored.result.rgb, d, others=stored.boxes(),
+                               seed=seed)
+    key = ("views", stored.key if stored.key is not None else id(stored), d.id, seed)
+    with st.spinner("Classifying augmented views..."):
+        return caching.preview_store().get_or_make(key, make)
 
 
 def reliability_text(d: Detection) -> str:
@@ -76,32 +89,50 @@ def unreliable_text(d: Detection, rule: ReliabilityRule) -> str:
             "(weights/MODEL_CARD.md, 'Accuracy by size and S/N').")
 
 
-def detection_detail(d: Detection, stored: caching.StoredRun, rkey: tuple, *, origin_lower: bool,
-                     rule: ReliabilityRule | None = None) -> None:
-    """The panel of one detection of a stored run; ``rule``: the classifier's reliability rule."""
+def detection_detail(d: Detection, stored: caching.StoredRun, *, origin_lower: bool,
+                     rule: ReliabilityRule | None = None, on_close=None) -> None:
+    """The panel of one detection of a stored run; ``rule``: the classifier's reliability rule,
+    ``on_close``: the callback of its Close button (none without)."""
     rgb = stored.result.rgb
-    st.subheader(f"#{d.id} {d.label}")
+    head, close = st.columns([5, 1], vertical_alignment="center")
+    with head:
+        st.subheader(f"#{d.id} {d.label}")
+    if on_close is not None:
+        with close:
+            st.button("", key="close_detail", icon=":material/close:", help="Close this panel",
+                      on_click=on_close)
     left, right = st.columns([1, 1])
     with left:
         st.image(cutout(rgb, d, origin_lower=origin_lower), width=CUTOUT_PX)
-        sky = "n/a" if d.ra is None else f"{d.ra:.6f}, {d.dec:+.6f} deg"
-        st.markdown(f"score **{d.score:.3f}** · centre x, y = {d.x:.1f}, {d.y:.1f} px · "
-                    f"box {d.width:.0f} x {d.height:.0f} px · RA, Dec = {sky}")
     with right:
-        if d.probs is None:
-            st.info("Not classified: turn on 'Classify morphology' (needs the classifier's weights).")
+        sky = "n/a" if d.ra is None else f"{d.ra:.6f}, {d.dec:+.6f}"
+        st.markdown(f"score **{d.score:.3f}**  \nx, y = {d.x:.1f}, {d.y:.1f} px  \n"
+                    f"box {d.width:.0f} x {d.height:.0f} px  \nRA, Dec = {sky} deg")
+    if d.probs is None:
+        if stored.result.classified and not stored.complete:
+            st.info("Not classified yet: the run is still classifying.", icon=":material/hourglass_top:")
         else:
-            if d.detector_label == "star":
-                st.info(DETECTOR_STAR_TEXT)
-            else:
-                st.markdown(reliability_text(d))
-                if rule is not None and not d.morph_reliable:
-                    st.warning(unreliable_text(d, rule))
-            st.plotly_chart(probability_chart(d.probs), key="detail_probs",
-                            config={"displayModeBar": False})
-    if d.probs is None or caching.classifier() is None:
+            st.info("Not classified: turn on 'Classify morphology' (needs the classifier's weights).")
+        return
+    if d.detector_label == "star":
+        st.info(DETECTOR_STAR_TEXT)
+    else:
+        st.markdown(reliability_text(d))
+        if rule is not None and not d.morph_reliable:
+            st.warning(unreliable_text(d, rule))
+    st.plotly_chart(probability_chart(d.probs), key="detail_probs", config={"displayModeBar": False})
+    if caching.classifier() is None:
         return
     augmentation_preview(d, stored, origin_lower=origin_lower)
+
+
+def views_table(views: list[AugmentedView]) -> pd.DataFrame:
+    """Each view's six probabilities as text with two decimals, short class headers, the view's
+    name as index (narrow enough for the panel)."""
+    table = pd.DataFrame([[f"{p:.2f}" for p in v.probs] for v in views],
+                         columns=[SHORT_CLASS[c] for c in CLASS_NAMES], index=[v.name for v in views])
+    table.index.name = "view"
+    return table
 
 
 def augmentation_preview(d: Detection, stored: caching.StoredRun, *, origin_lower: bool) -> None:
@@ -109,19 +140,18 @@ def augmentation_preview(d: Detection, stored: caching.StoredRun, *, origin_lowe
     st.markdown("**Does the class hold?** The classifier's own training augmentations of this "
                 "galaxy, each classified again:")
     seed = st.number_input("Augmentation seed", 0, 10_000, 0, key="aug_seed")
-    views = cached_views(id(stored), d.id, int(seed), stored, d)
-    cols = st.columns(5)
-    for i, view in enumerate(views):
-        best = int(np.argmax(view.probs))
-        with cols[i % 5]:
-            shown = view.image[::-1] if origin_lower else view.image
-            st.image(np.ascontiguousarray(shown), width="stretch")
-            st.caption(f"{view.name}: **{view.label}** {view.probs[best]:.2f}")
-    with st.expander("All six probabilities of each view"):
-        table = pd.DataFrame([v.probs for v in views], columns=list(CLASS_NAMES),
-                             index=[v.name for v in views])
-        st.dataframe(table, column_config={c: st.column_config.NumberColumn(c, format="%.2f")
-                                           for c in CLASS_NAMES}, key="augmentation_probs")
+    views = cached_views(stored, d, int(seed))
+    for start in range(0, len(views), VIEWS_PER_ROW):
+        cols = st.columns(VIEWS_PER_ROW)
+        for col, view in zip(cols, views[start:start + VIEWS_PER_ROW], strict=False):
+            best = int(np.argmax(view.probs))
+            with col:
+                shown = view.image[::-1] if origin_lower else view.image
+                st.image(np.ascontiguousarray(shown), width="stretch")
+                st.caption(f"{view.name}: **{SHORT_CLASS[view.label]}** {view.probs[best]:.2f}")
+    st.markdown("**All six probabilities of each view**")
+    with st.container(key="augmentation_probs"):
+        st.table(views_table(views))
     agree = agreement(views, d.label)
     if d.detector_label == "star":
         st.caption(f"The classifier calls {agree} of {len(views)} views {d.label} "

@@ -1,12 +1,20 @@
-"""Downloads: the visible catalogue as CSV, FITS, ECSV and DS9 regions, the annotated field as PNG."""
+"""Downloads: the visible catalogue as CSV, VOTable, FITS, ECSV and DS9 regions, the annotated
+field as PNG.
+
+Each file is made inside the app's error guard when the Export tab is drawn
+(kept for the same view, so reopening the tab costs nothing): a failing export
+shows the app's message in place of its button, never Streamlit's own error.
+Files are named after the field (the uploaded file's name, or the three
+bands' names).
+"""
 
 from __future__ import annotations
-
-from functools import partial
 
 import pandas as pd
 import streamlit as st
 
+from app import caching
+from app.caching import LoadedField
 from app.guard import guarded
 from galaxy_core.catalog import export
 from galaxy_core.catalog.table import from_frame
@@ -14,15 +22,16 @@ from galaxy_core.display.annotate import draw_boxes, png_bytes
 from galaxy_core.types import Field
 
 FORMATS = (
-    ("CSV", "csv", "text/csv"),
-    ("FITS table", "fits", "application/fits"),
-    ("ECSV", "ecsv", "text/plain"),
-    ("DS9 regions", "reg", "text/plain"),
+    ("CSV", "csv", "csv", "text/csv"),
+    ("VOTable", "votable", "vot", "application/x-votable+xml"),
+    ("FITS table", "fits", "fits", "application/fits"),
+    ("ECSV", "ecsv", "ecsv", "text/plain"),
+    ("DS9 regions", "reg", "reg", "text/plain"),
 )
 
 
 def catalogue_file(df: pd.DataFrame, fmt: str, field: Field, meta: dict) -> bytes:
-    """The visible catalogue in one format (``csv``, ``fits``, ``ecsv`` or ``reg``)."""
+    """The visible catalogue in one format (``csv``, ``votable``, ``fits``, ``ecsv`` or ``reg``)."""
     if fmt == "reg":
         return export.ds9_regions(from_frame(df), field.wcs, meta=meta).encode()
     return export.catalog_bytes(df, fmt, meta=meta)
@@ -38,21 +47,26 @@ def _png_of_view(rgb, df: pd.DataFrame, field: Field) -> bytes:
     return annotated_png(rgb, df, origin_lower=field.kind == "fits", line=line)
 
 
-def export_panel(df: pd.DataFrame, field: Field, rgb, *, meta: dict) -> None:
-    """Download buttons; files are made when clicked (the PNG draws on the run's render ``rgb``)."""
+def export_panel(df: pd.DataFrame, loaded: LoadedField, rgb, *, meta: dict, view_key: tuple) -> None:
+    """Download buttons for the rows ``df`` of the view ``view_key`` (the PNG draws on the run's
+    render ``rgb``); each file is made once per view, inside the error guard."""
     st.markdown(f"The **{len(df)} detections shown** (threshold and class filters applied), "
                 "pixel positions 0-based (DS9 regions 1-based).")
-    stem = f"{field.name}_detections"
+    st.caption(export.units_note() + " FITS, ECSV and VOTable files carry these units; the "
+               "VOTable also each column's UCD, for TOPCAT and Aladin.")
+    stem = f"{loaded.stem or loaded.field.name}_detections"
     cols = st.columns(len(FORMATS) + 1)
-    for col, (label, fmt, mime) in zip(cols, FORMATS, strict=False):
+    store = caching.preview_store()
+    for col, (label, fmt, suffix, mime) in zip(cols, FORMATS, strict=False):
         with col, guarded(f"exporting {label}"):
-            st.download_button(
-                label, data=partial(catalogue_file, df, fmt, field, meta),
-                file_name=f"{stem}.{fmt}", mime=mime, key=f"download_{fmt}",
-                on_click="ignore", icon=":material/download:")
+            data = store.get_or_make(("export", view_key, fmt),
+                                     lambda fmt=fmt: catalogue_file(df, fmt, loaded.field, meta))
+            st.download_button(label, data=data, file_name=f"{stem}.{suffix}", mime=mime,
+                               key=f"download_{fmt}", on_click="ignore", icon=":material/download:",
+                               help=export.units_note() if fmt == "csv" else None)
     with cols[-1], guarded("drawing the annotated field"):
-        st.download_button(
-            "Annotated PNG",
-            data=partial(_png_of_view, rgb, df, field),
-            file_name=f"{field.name}_annotated.png", mime="image/png", key="download_png",
-            on_click="ignore", icon=":material/image:")
+        data = store.get_or_make(("export", view_key, "png"),
+                                 lambda: _png_of_view(rgb, df, loaded.field))
+        st.download_button("Annotated PNG", data=data, file_name=f"{loaded.stem or 'field'}_annotated.png",
+                           mime="image/png", key="download_png", on_click="ignore",
+                           icon=":material/image:")

@@ -1,24 +1,36 @@
-"""The field as a zoomable Plotly image with detection boxes coloured by class.
+"""The field as a zoomable Plotly image with detection boxes coloured by what can be believed.
 
-Each class is drawn as one layout shape, an SVG path holding all its box
-outlines (with a legend entry), and one marker trace, a marker at each box
-centre that carries the hover text and the detection id (``customdata[0]``)
-for click selection.  One path per class is the cheapest way to draw boxes in
-the browser: for the XDF's 1,784 boxes, in Chromium on a page holding only the
-figure, line traces with gaps took about 0.35 s per Plotly render and the path
-shapes about 0.02 s.  Pixel coordinates are field pixels; FITS fields are shown
-with the y axis up (row 0 at the bottom), pictures with y down.
+Each display group (a class, "too small / faint to classify", "awaiting its
+class", or the detector's own label; :mod:`galaxy_core.catalog.triage`) is
+drawn as one layout shape, an SVG path holding all its box outlines (with a
+legend entry and its count), and one marker trace, a marker at each box centre
+that carries the hover text and the detection id (``customdata``) for click
+selection.  One path per group is the cheapest way to draw boxes in the
+browser: for the XDF's 1,784 boxes, in Chromium, line traces with gaps took
+about 0.35 s per Plotly render and the path shapes about 0.02 s.
+
+Under the boxes lies an invisible heatmap of the field's hover grid
+(:mod:`galaxy_core.sky_grid`), so hovering anywhere, open sky included, reads
+the pixel position, the value and, with a WCS, RA/Dec; a graticule of RA/Dec
+lines can be laid over the field.  Pixel coordinates are field pixels; FITS
+fields are shown with the y axis up (row 0 at the bottom), pictures with y down.
+
+The figure is a plotly.js JSON dict (:mod:`app.plotly_spec`): each row's path
+and hover text are written once per catalogue (:func:`row_text`), so a
+threshold change only joins strings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
+from app.plotly_spec import typed
 from galaxy_core.catalog.review import top_classes
+from galaxy_core.catalog.triage import PENDING, UNTRUSTED, group_order
 from galaxy_core.display.colours import colour_of
 from galaxy_core.types import CLASS_NAMES, Detection
 
@@ -26,98 +38,200 @@ SEP_TRACE = "sep baseline"
 SEP_COLOUR = "#FF4040"
 #: The name of the highlight drawn around the open detection.
 SELECTED_SHAPE = "open detection"
+#: Name of the hover grid's trace.
+HOVER_TRACE = "hover grid"
+#: How each group that is not a class is drawn: (colour, line width, dash).
+NEUTRAL_STYLE = {UNTRUSTED: ("#A8A8A8", 1.0, "dot"), PENDING: ("#D8D8D8", 1.0, "dash")}
+#: Short names of the groups, for the legend and the chips.
+SHORT = {"Spiral_Barred": "Barred spiral", "On_Edge": "Edge-on", "Star/Artifact": "Star/artifact",
+         UNTRUSTED: "too small / faint to classify", PENDING: "awaiting class"}
+#: What a group's hover adds after the class.
+NOTES = {UNTRUSTED: " <i>(too small or faint: class not trusted)</i>", PENDING: " <i>(classifying...)</i>"}
+
+
+def style_of(group: str) -> tuple[str, float, str]:
+    """(colour, line width, dash) of a display group."""
+    if group in NEUTRAL_STYLE:
+        return NEUTRAL_STYLE[group]
+    return colour_of(group), 1.5, "solid"
 
 
 def box_path(df: pd.DataFrame) -> str:
     """One SVG path with the closed outline of every box in ``df`` (field px, 0.01 px steps)."""
+    return "".join(_paths(df))
+
+
+def _paths(df: pd.DataFrame) -> list[str]:
     cols = [df[c].to_numpy(float) for c in ("x_min", "y_min", "x_max", "y_max")]
-    return "".join(f"M{x0:.2f},{y0:.2f}H{x1:.2f}V{y1:.2f}H{x0:.2f}Z"
-                   for x0, y0, x1, y1 in zip(*cols, strict=True))
+    return [f"M{x0:.2f},{y0:.2f}H{x1:.2f}V{y1:.2f}H{x0:.2f}Z" for x0, y0, x1, y1 in zip(*cols, strict=True)]
 
 
-def boxes_shape(df: pd.DataFrame, *, name: str, colour: str, width: float, dash: str = "solid",
-                legendgroup: str | None = None) -> dict:
-    """A layout shape drawing all boxes of ``df`` in one path, shown in the legend as ``name``."""
-    return {"type": "path", "path": box_path(df), "xref": "x", "yref": "y", "layer": "above",
-            "line": {"color": colour, "width": width, "dash": dash}, "name": name,
-            "showlegend": True, "legendgroup": legendgroup or name}
+@dataclass(frozen=True, eq=False)
+class RowText:
+    """Each catalogue row's box outline (SVG path) and hover text, by position in its frame."""
+
+    path: np.ndarray
+    hover: np.ndarray
 
 
-def hover_data(df: pd.DataFrame) -> np.ndarray:
-    """Per-row hover fields: id, class, top probabilities, score, RA/Dec text, x, y."""
-    radec = [
-        "n/a" if not (np.isfinite(r) and np.isfinite(d)) else f"{r:.6f}, {d:+.6f}"
-        for r, d in zip(df["ra"].to_numpy(float), df["dec"].to_numpy(float), strict=True)
-    ]
-    return np.column_stack([
-        df["id"].to_numpy(), df["label"].to_numpy(object), top_classes(df, k=3).to_numpy(object),
-        df["score"].to_numpy(float), np.array(radec, dtype=object),
-        df["x"].to_numpy(float), df["y"].to_numpy(float),
-    ])
+def row_text(df: pd.DataFrame) -> RowText:
+    """The :class:`RowText` of a catalogue frame (written once per frame)."""
+    radec = ["n/a" if not (np.isfinite(r) and np.isfinite(d)) else f"{r:.6f}, {d:+.6f} deg"
+             for r, d in zip(df["ra"].to_numpy(float), df["dec"].to_numpy(float), strict=True)]
+    hover = [f"<b>#{i} {label}</b>%NOTE%<br>{top}<br>score {score:.3f}<br>"
+             f"x, y = {x:.1f}, {y:.1f} px<br>RA, Dec = {rd}"
+             for i, label, top, score, x, y, rd in zip(
+                 df["id"].to_numpy(), df["label"].to_numpy(object), top_classes(df, k=3).to_numpy(object),
+                 df["score"].to_numpy(float), df["x"].to_numpy(float), df["y"].to_numpy(float), radec,
+                 strict=True)]
+    return RowText(np.array(_paths(df), dtype=object), np.array(hover, dtype=object))
 
 
-HOVER = (
-    "<b>#%{customdata[0]} %{customdata[1]}</b><br>%{customdata[2]}<br>"
-    "score %{customdata[3]:.3f}<br>x, y = %{customdata[5]:.1f}, %{customdata[6]:.1f} px<br>"
-    "RA, Dec = %{customdata[4]} deg<extra></extra>"
-)
+def hover_trace(grid, *, band_names: Sequence[str] = ()) -> dict:
+    """An invisible heatmap over the field whose hover reads each grid cell's position, mean
+    value per band and RA/Dec (:class:`galaxy_core.sky_grid.HoverGrid`)."""
+    values = grid.values
+    n_bands = values.shape[0]
+    z = values.mean(axis=0) if n_bands > 1 else values[0]
+    extra = [values[i] for i in range(n_bands)] if n_bands > 1 else []
+    if grid.ra is not None:
+        extra += [grid.ra, grid.dec]
+    lines = [f"x, y = %{{x:.0f}}, %{{y:.0f}} px (cell of {grid.cell} x {grid.cell} px)"]
+    if n_bands > 1:
+        names = list(band_names)[:3] or ["R", "G", "B"]
+        lines.append(", ".join(f"{n} %{{customdata[{i}]:.4g}}" for i, n in enumerate(names)))
+    else:
+        lines.append("value %{z:.4g}")
+    if grid.ra is not None:
+        k = 3 if n_bands > 1 else 0
+        lines.append(f"RA, Dec = %{{customdata[{k}]:.6f}}, %{{customdata[{k + 1}]:+.6f}} deg")
+    trace = {"type": "heatmap", "name": HOVER_TRACE, "x": typed(grid.x), "y": typed(grid.y),
+             "z": typed(z), "colorscale": [[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]],
+             "showscale": False, "hoverongaps": True,
+             "hovertemplate": "<br>".join(lines) + "<extra></extra>"}
+    if extra:
+        trace["customdata"] = typed(np.stack(extra, axis=-1))
+    return trace
 
 
-def class_order(labels: Sequence[str]) -> list[str]:
-    """Labels present, in CLASS_NAMES order first, then any other label sorted."""
-    present = set(labels)
-    return [c for c in CLASS_NAMES if c in present] + sorted(present - set(CLASS_NAMES))
+def graticule_parts(lines) -> tuple[list[dict], list[dict]]:
+    """RA/Dec grid lines (:func:`galaxy_core.sky_grid.graticule`) as line traces, and their
+    labels as annotations where each line enters the field."""
+    traces, notes = [], []
+    for kind, colour in (("ra", "rgba(120,200,255,0.6)"), ("dec", "rgba(255,210,120,0.6)")):
+        xs: list = []
+        ys: list = []
+        for line in (g for g in lines if g is not None and g.axis == kind):
+            xs += [*(None if not np.isfinite(v) else float(v) for v in line.x), None]
+            ys += [*(None if not np.isfinite(v) else float(v) for v in line.y), None]
+            i = int(np.flatnonzero(np.isfinite(line.x))[0])
+            notes.append({"x": float(line.x[i]), "y": float(line.y[i]), "text": line.label,
+                          "showarrow": False, "font": {"size": 10, "color": colour},
+                          "xanchor": "left", "yanchor": "bottom", "bgcolor": "rgba(0,0,0,0.45)"})
+        if xs:
+            traces.append({"type": "scatter", "x": xs, "y": ys, "mode": "lines", "hoverinfo": "skip",
+                           "showlegend": False, "line": {"color": colour, "width": 1},
+                           "name": f"{kind} grid"})
+    return traces, notes
 
 
 def field_figure(image_uri: str, *, block: int, width: int, height: int, origin_lower: bool,
-                 df: pd.DataFrame, sep: Sequence[Detection] = (), selected_id: int | None = None,
-                 height_px: int = 720) -> go.Figure:
-    """The figure: display image, one box trace pair per class, optional sep overlay.
+                 df: pd.DataFrame, text: RowText | None = None, sep: Sequence[Detection] = (),
+                 selected_id: int | None = None, hover: dict | None = None, grid_lines=None,
+                 counts: dict[str, int] | None = None, banner: str | None = None,
+                 height_px: int | None = None) -> dict:
+    """The figure (a plotly.js dict): display image, hover grid, one box shape and marker trace
+    per group, optional sep overlay, graticule, and a banner over the field (a run's progress).
 
     Args:
         image_uri: the display render as a data URI, ``block`` field pixels per image pixel.
         width, height: the field's size in pixels.
         origin_lower: True for FITS (row 0 at the bottom).
-        df: the visible catalogue rows (galaxy_core.catalog.table columns).
+        df: the visible catalogue rows, with a ``group`` column (else grouped by ``label``).
+        text: the rows' :class:`RowText` by their index in the whole frame (default: written now).
         sep: the sep baseline's detections, drawn dashed when given.
         selected_id: a detection to highlight.
+        hover: the hover grid's trace (:func:`hover_trace`); grid_lines: a graticule to draw.
+        counts: each group's count for the legend (default: its rows in ``df``).
+        height_px: the height the figure is drawn at (the page fits it to its box; this is
+            the height of its first frame, :mod:`app.viewport`).
     """
     offset = (block - 1) / 2.0  # centre of the first display pixel, in field pixels
-    fig = go.Figure(go.Image(source=image_uri, x0=offset, y0=offset, dx=block, dy=block,
-                             hoverinfo="skip", name="field"))
-    shapes = []
-    for label in class_order(df["label"].tolist()):
-        rows = df[df["label"] == label]
-        colour = colour_of(label)
-        shapes.append(boxes_shape(rows, name=f"{label} ({len(rows)})", colour=colour, width=1.5,
-                                  legendgroup=label))
-        fig.add_trace(go.Scatter(
-            x=rows["x"].to_numpy(float), y=rows["y"].to_numpy(float), mode="markers",
-            marker={"color": colour, "size": 6, "symbol": "circle-open", "line": {"width": 1}},
-            customdata=hover_data(rows), hovertemplate=HOVER, name=label, legendgroup=label,
-            showlegend=False,
-        ))
+    data: list[dict] = [{"type": "image", "source": image_uri, "x0": offset, "y0": offset,
+                         "dx": block, "dy": block, "hoverinfo": "skip", "name": "field"}]
+    if hover is not None:
+        data.append(hover)
+    if text is None:
+        text, rows_at = row_text(df), np.arange(len(df))
+    else:
+        rows_at = df.index.to_numpy()
+    groups = (df["group"] if "group" in df else df["label"]).to_numpy(object)
+    shapes: list[dict] = []
+    for group in group_order(groups.tolist()):
+        mask = groups == group
+        at = rows_at[mask]
+        colour, line, dash = style_of(group)
+        n = (counts or {}).get(group, int(mask.sum()))
+        shapes.append({"type": "path", "path": "".join(text.path[at]), "xref": "x", "yref": "y",
+                       "layer": "above", "line": {"color": colour, "width": line, "dash": dash},
+                       "name": f"{SHORT.get(group, group)} ({n:,})", "showlegend": True,
+                       "legendgroup": group})
+        note = NOTES.get(group, "")
+        data.append({
+            "type": "scatter", "mode": "markers", "name": group, "legendgroup": group,
+            "showlegend": False, "x": typed(df["x"].to_numpy()[mask]),
+            "y": typed(df["y"].to_numpy()[mask]), "customdata": typed(df["id"].to_numpy()[mask], np.int32),
+            "text": [t.replace("%NOTE%", note) for t in text.hover[at]],
+            "hovertemplate": "%{text}<extra></extra>",
+            # invisible: the boxes show where objects are; the markers only carry hover and clicks
+            "marker": {"color": colour, "size": 10, "opacity": 0},
+        })
     if sep:
         from galaxy_core.catalog.table import to_frame
 
-        shapes.append(boxes_shape(to_frame(sep), name=f"{SEP_TRACE} ({len(sep)})", colour=SEP_COLOUR,
-                                  width=1, dash="dot"))
+        shapes.append({"type": "path", "path": box_path(to_frame(sep)), "xref": "x", "yref": "y",
+                       "layer": "above", "line": {"color": SEP_COLOUR, "width": 1, "dash": "dot"},
+                       "name": f"{SEP_TRACE} ({len(sep)})", "showlegend": True,
+                       "legendgroup": SEP_TRACE})
+    annotations: list[dict] = []
+    if grid_lines:
+        traces, annotations = graticule_parts(grid_lines)
+        data += traces
+    if banner:
+        annotations.append({"xref": "paper", "yref": "paper", "x": 0.01, "y": 0.99, "text": banner,
+                            "showarrow": False, "xanchor": "left", "yanchor": "top",
+                            "font": {"size": 13, "color": "#FFFFFF"},
+                            "bgcolor": "rgba(20,20,30,0.8)", "borderpad": 4})
     if selected_id is not None and (df["id"] == selected_id).any():
         row = df[df["id"] == selected_id].iloc[0]
         pad = 0.15 * max(row["x_max"] - row["x_min"], row["y_max"] - row["y_min"], 8)
         shapes.append({"type": "rect", "x0": row["x_min"] - pad, "x1": row["x_max"] + pad,
                        "y0": row["y_min"] - pad, "y1": row["y_max"] + pad, "xref": "x", "yref": "y",
                        "line": {"color": "#FFFFFF", "width": 2}, "name": SELECTED_SHAPE})
-    fig.update_xaxes(range=[-0.5, width - 0.5], showgrid=False, zeroline=False, title="x (px)",
-                     constrain="domain")
     y_range = [-0.5, height - 0.5] if origin_lower else [height - 0.5, -0.5]
-    fig.update_yaxes(range=y_range, showgrid=False, zeroline=False, title="y (px)",
-                     scaleanchor="x", constrain="domain")
-    fig.update_layout(
-        # The class legend goes under the plot: above it, it ran into Plotly's mode bar.
-        height=height_px, margin={"l": 10, "r": 10, "t": 30, "b": 10}, dragmode="zoom",
-        legend={"orientation": "h", "y": -0.12, "x": 0, "yanchor": "top"},
-        uirevision="field", hovermode="closest", clickmode="event+select", shapes=shapes,
-    )
-    return fig
+    axis = {"showgrid": False, "zeroline": False, "constrain": "domain", "ticks": "outside",
+            "tickfont": {"size": 10}}
+    layout = {
+        "xaxis": {**axis, "range": [-0.5, width - 0.5]},
+        "yaxis": {**axis, "range": y_range, "scaleanchor": "x"},
+        "margin": {"l": 44, "r": 8, "t": 8, "b": 24}, "dragmode": "zoom", "autosize": True,
+        "legend": {"orientation": "v", "x": 1.01, "y": 1.0, "xanchor": "left", "yanchor": "top",
+                   "font": {"size": 11}, "itemclick": False, "itemdoubleclick": False},
+        "uirevision": "field", "hovermode": "closest", "hoverdistance": 12,
+        "clickmode": "event+select", "shapes": shapes, "annotations": annotations,
+    }
+    if height_px:
+        layout["height"] = int(height_px)
+    return {"data": data, "layout": layout}
 
+
+def marker_curves(spec: dict) -> list[int]:
+    """Indices of the figure's detection marker traces (the only ones a click selects from)."""
+    return [i for i, t in enumerate(spec["data"])
+            if t.get("type") == "scatter" and t.get("mode") == "markers"]
+
+
+def class_order(labels: Sequence[str]) -> list[str]:
+    """Labels present, in CLASS_NAMES order first, then any other label sorted."""
+    present = set(labels)
+    return [c for c in CLASS_NAMES if c in present] + sorted(present - set(CLASS_NAMES))

@@ -1,9 +1,13 @@
 """Galaxy inspector: ``streamlit run app/main.py`` from the repository root.
 
 Pick a field, set the stretch, detect and classify, then inspect, filter,
-compare and export.  The app opens on the bundled Hubble XDF picture and runs
-the best installed detector on it at once (demo mode).  Every step is wrapped
-so that bad input shows a message, never a traceback.
+compare and export.  The app opens on the bundled Hubble XDF picture: the
+field at once, its boxes when detection ends, the classes as they come (demo
+mode).  Runs happen off the page (:mod:`app.jobs`), so the page answers while
+they work; no setting changes unless the user changes it, and a change that
+would re-run a model says so and what it costs before it runs.  The URL holds
+the view.  Every step is wrapped so that bad input shows a message, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -18,40 +22,69 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from app import caching  # noqa: E402
+from app import caching, url_state  # noqa: E402
 from app.detail_panel import detection_detail  # noqa: E402
 from app.export_panel import export_panel  # noqa: E402
+from app.field_figure import class_order  # noqa: E402
 from app.field_info import field_info  # noqa: E402
 from app.field_source import field_picker  # noqa: E402
 from app.guard import StepFailed, guarded  # noqa: E402
 from app.review_panel import (  # noqa: E402
+    SELECTED,
     detection_picker,
     detection_table,
     field_view,
-    filter_controls,
+    group_chooser,
+    open_detection,
     sep_coverage_note,
-    small_objects_note,
+    untrusted_note,
+    view_controls,
     visible,
+    with_groups,
 )
 from app.run_panel import (  # noqa: E402
-    last_result,
+    RunView,
+    live_progress,
     reliability_rule,
+    resolve_run,
     run_controls,
-    run_detection,
-    run_key,
     sep_baseline,
+    stale_notice,
 )
 from app.stretch_panel import stretch_controls, stretch_preview  # noqa: E402
 from app.tabs import TAB_KEY, TABS  # noqa: E402
+from app.viewport import window_size  # noqa: E402
 from galaxy_core.catalog.provenance import result_provenance  # noqa: E402
+from galaxy_core.display import default_settings  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+#: The page's layout: the field fills the window's height below the tabs, and the detail
+#: panel sits beside it while both fit (else under it), never shrinking it to a thumbnail.
+CSS = """<style>
+.block-container {padding-top: 2.2rem; padding-bottom: 2rem; padding-left: 1.5rem;
+                  padding-right: 1.5rem; max-width: none;}
+.st-key-field_box {height: calc(100vh - OFFSETpx) !important; min-height: MINpx;
+                  flex: none !important;}
+.st-key-field_box .st-key-field_plot {height: 100% !important; flex: 1 1 auto !important;}
+.st-key-field_box [data-testid="stFullScreenFrame"], .st-key-field_box .stPlotlyChart
+    {height: 100% !important;}
+.st-key-inspect_row [data-testid="stHorizontalBlock"] {flex-wrap: wrap; row-gap: 1rem;}
+.st-key-inspect_row [data-testid="stColumn"]:first-child {min-width: min(560px, 100%);}
+.st-key-inspect_row [data-testid="stColumn"]:last-child {min-width: min(400px, 100%);}
+.st-key-augmentation_probs table {font-size: 0.8rem; width: 100%;}
+.st-key-augmentation_probs th, .st-key-augmentation_probs td {padding: 2px 4px !important;}
+</style>"""
+#: Window height (px) not given to the field: the page's top, its status line and the tabs.
+FIELD_OFFSET_PX = 160
+MIN_FIELD_PX = 380
 
 
 def main() -> None:
     st.set_page_config(page_title="Galaxy inspector", page_icon=":material/blur_on:", layout="wide")
-    st.title("Galaxy inspector")
-    st.caption("Detect galaxies in a Hubble field and see what the morphology classifier makes of them.")
+    st.markdown(CSS.replace("OFFSET", str(FIELD_OFFSET_PX)).replace("MIN", str(MIN_FIELD_PX)),
+                unsafe_allow_html=True)
+    url_state.restore()
     try:
         page()
     except StepFailed:
@@ -59,83 +92,147 @@ def main() -> None:
 
 
 def page() -> None:
-    with guarded("reading the field", reraise=True):
+    st.sidebar.markdown("### :material/blur_on: Galaxy inspector")
+    with st.sidebar, guarded("reading the field", reraise=True):
         loaded = field_picker()
+    with st.sidebar, guarded("reading the run settings", reraise=True):
+        run_settings, auto = run_controls()
+    with st.sidebar, guarded("reading the view settings", reraise=True):
+        filters = view_controls(has_wcs=loaded is not None and loaded.field.wcs is not None)
+        groups_box = st.container()
+        st.session_state["window"] = window_size() or st.session_state.get("window")
     if loaded is None:
         st.info("Upload a file in the sidebar, or pick one of the demo fields.")
+        url_state.write(url_state.params_of(None, None, None, run_settings))
         return
     field = loaded.field
-    origin_lower = field.kind == "fits"
-    run_box, filter_box = st.sidebar.container(), st.sidebar.container()
+    status_line, status = st.container(), st.container()
     # Lazy tabs: only the open tab's content runs and reaches the browser (widgets
     # whose state must survive a tab switch are drawn in every run).
     tab_inspect, tab_stretch, tab_export, tab_info = st.tabs(TABS, on_change="rerun", key=TAB_KEY)
 
     with tab_stretch:
         with guarded("setting the stretch", reraise=True):
-            render_settings = stretch_controls(loaded.key, field)
+            render_settings = stretch_controls(loaded)
         if tab_stretch.open:
+            st.caption("The preview changes at once; the detections stay as they are until you "
+                       "re-run (the notice above says when they are out of date).")
             with guarded("drawing the preview"):
-                stretch_preview(loaded.key, field, render_settings)
+                stretch_preview(loaded, render_settings)
     if tab_info.open:
         with tab_info, guarded("showing the header"):
             field_info(field)
+    url_state.write(url_state.params_of(loaded.key, render_settings, default_settings(field),
+                                        run_settings))
 
-    with run_box, guarded("reading the run settings", reraise=True):
-        run_settings, run_now = run_controls()
-    stored = None
-    with tab_inspect, guarded("detecting and classifying", reraise=True):
-        if run_now:
-            key = run_key(loaded, render_settings, run_settings)
-            stored = run_detection(loaded, render_settings, run_settings)
-            st.session_state["last_run_key"] = key
-        else:
-            stored = last_result()
+    with status, guarded("detecting and classifying", reraise=True):
+        view = resolve_run(loaded, render_settings, run_settings, auto=auto)
+        if view.error is not None:
+            raise view.error
+        stale_notice(view, run_settings)
+        live_progress(view)
+    stored = view.stored
+    rule = reliability_rule()
     if stored is None:
-        with tab_inspect:
-            st.info("Press Run in the sidebar to detect and classify.")
+        with tab_inspect, guarded("drawing the field"):
+            _empty_field(loaded, render_settings, view)
         return
-
-    df = stored.frame()
     result = stored.result
-    with filter_box, guarded("reading the filters", reraise=True):
-        filters = filter_controls(df["label"].tolist(), classified=result.classified,
-                                  floor=result.floor, rule=reliability_rule())
-    shown = visible(df, filters)
-    rkey = caching.settings_key(result.render)
-
-    with tab_inspect:
-        notes = [f"small-object pass {result.upsample}x"] if result.upsample > 1 else []
-        notes += ["4 flips"] if result.detect_tta else []
-        extras = f" ({', '.join(notes)})" if notes else ""
-        st.caption(f"{result.method} detector{extras}{' + classifier' if result.classified else ''}: "
-                   f"{len(df)} detections scoring {result.floor:.2f} or more in "
-                   f"{result.seconds:.1f} s (cached for these settings).")
-        small_objects_note(shown, reliability_rule())
-        if tab_inspect.open:
-            sep = ()
-            if filters.sep_overlay:
-                with guarded("running the sep baseline"):
-                    sep = sep_baseline(loaded.key, loaded)
-            field_col, detail_col = st.columns([3, 2])
-            with field_col, guarded("drawing the field"):
-                preview = caching.preview_uri(loaded.key, field, rkey, render_settings)
-                field_view(loaded, preview, shown, len(df), sep)
-                if sep and result.method == "yolo":
-                    sep_coverage_note(shown, sep, upsample=result.upsample)
-            with detail_col, guarded("opening the detection"):
-                chosen = detection_picker(shown, df["id"].tolist())
-                if chosen is not None:
-                    det = next(d for d in result.detections if d.id == chosen)
-                    detection_detail(det, stored, rkey, origin_lower=origin_lower,
-                                     rule=reliability_rule())
-            with guarded("listing the detections"):
-                detection_table(stored, shown, origin_lower=origin_lower)
+    df = stored.frame()
+    gdf = with_groups(df, filters, classifying=result.classified and not result.complete)
+    with groups_box, guarded("listing the classes"):
+        group_chooser(gdf["group"], filters)
+        untrusted_note(gdf["group"], rule)
+    shown = visible(gdf, filters)
+    sep = ()
+    if filters.sep_overlay:
+        with status, guarded("running the sep baseline"):
+            sep = sep_baseline(loaded.key, loaded)
+    with status_line:
+        st.caption(_status_line(loaded, view, len(shown), len(df), len(sep)))
+    if tab_inspect.open:
+        with tab_inspect:
+            _inspect(loaded, view, render_settings, filters, gdf, shown, sep, rule)
     if tab_export.open:
         with tab_export, guarded("preparing the exports"):
-            meta = result_provenance(field, result, threshold=filters.min_score,
-                                     classes=filters.classes)
-            export_panel(shown.sort_values("id"), field, result.rgb, meta=meta)
+            if not result.complete:
+                st.info("The exports are offered once the run has finished.")
+            else:
+                rows = shown.sort_values("id").drop(columns="group")
+                labels = class_order(rows["label"].tolist())
+                meta = result_provenance(field, result, threshold=filters.min_score,
+                                         classes=tuple(labels))
+                view_key = (stored.key, filters.min_score, filters.hidden, filters.honest)
+                export_panel(rows, loaded, result.rgb, meta=meta, view_key=view_key)
+
+
+def field_height(size: tuple[int, int] | None) -> int:
+    """The field's height for a window of ``size`` (the CSS gives its box the same)."""
+    return max(MIN_FIELD_PX, (size[1] if size else 900) - FIELD_OFFSET_PX)
+
+
+def _status_line(loaded, view: RunView, visible: int, total: int, n_sep: int = 0) -> str:
+    """One line over the tabs: what is shown, of which field, made how."""
+    result, f = view.stored.result, loaded.field
+    notes = [f"small-object pass {result.upsample}x"] if result.upsample > 1 else []
+    notes += ["4 flips"] if result.detect_tta else []
+    extras = f" ({', '.join(notes)})" if notes else ""
+    how = f"{result.method} detector{extras}{' + classifier' if result.classified else ''}"
+    made = ("so far" if not result.complete else
+            f"in {result.seconds:.1f} s, kept for these settings")
+    sep = f"; sep baseline: {n_sep} objects" if n_sep else ""
+    return (f"Showing {visible} of {total} detections of **{loaded.stem or f.name}** "
+            f"({f.width:,} x {f.height:,} px): {how}, scoring {result.floor:.2f} or more, {made}{sep}. "
+            "Hover for position, value" + (" and RA/Dec" if f.wcs is not None else "")
+            + "; click a box to open it; scroll to zoom, double-click to reset.")
+
+
+def _empty_field(loaded, render_settings, view: RunView) -> None:
+    """The field without boxes while its first run waits or renders."""
+    import pandas as pd
+
+    from galaxy_core.catalog.table import to_frame
+
+    banner = "Waiting for a free worker..." if view.job is not None and view.job.state == "queued" \
+        else "Detecting..."
+    preview = caching.preview_uri(loaded, render_settings)
+    empty = to_frame([]).assign(group=pd.Series(dtype=object))
+    field_view(loaded, preview, empty, 0, (), counts={}, sky_grid=False, banner=banner,
+               height_px=field_height(st.session_state.get("window")))
+
+
+def _close_detail() -> None:
+    st.session_state[SELECTED] = None
+
+
+def _inspect(loaded, view: RunView, render_settings, filters, gdf, shown, sep, rule) -> None:
+    """The Inspect tab: the field (with the open detection beside it), then the table."""
+    stored = view.stored
+    result = stored.result
+    chosen = open_detection()
+    det = stored.detection(chosen) if chosen is not None else None
+    banner = None
+    if view.running and not result.complete:
+        done = sum(d.probs is not None for d in result.detections)
+        banner = ("Detecting..." if not result.detections else
+                  f"Classifying: {done:,} of {len(result.detections):,}" if result.classified else None)
+    counts = gdf["group"].value_counts().to_dict()
+    with st.container(key="inspect_row"):
+        field_col, detail_col = st.columns([3, 2]) if det is not None else (st.container(), None)
+        with field_col, guarded("drawing the field"):
+            preview = caching.preview_uri(loaded, render_settings)
+            field_view(loaded, preview, shown, len(gdf), sep, counts=counts,
+                       sky_grid=filters.sky_grid, stored=stored, banner=banner,
+                       height_px=field_height(st.session_state.get("window")))
+            if sep and result.method == "yolo":
+                sep_coverage_note(shown, sep, upsample=result.upsample)
+        if detail_col is not None:
+            with detail_col, guarded("opening the detection"):
+                detection_detail(det, stored, origin_lower=loaded.origin_lower, rule=rule,
+                                 on_close=_close_detail)
+    with guarded("listing the detections"):
+        detection_picker(shown, gdf["id"].tolist())
+        detection_table(stored, shown, origin_lower=loaded.origin_lower)
 
 
 main()

@@ -1,4 +1,10 @@
-"""Filters, the field with boxes, the detection table and the selection they share."""
+"""View controls, the field with boxes, the detection table and the selection they share.
+
+Every control here is the user's: none is drawn only sometimes or keyed on what
+a run found, so no result can reset it.  The classes shown are kept as the
+groups the user hid, so a group that appears later (classes filling in during
+a run) is shown until the user hides it.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +14,21 @@ import pandas as pd
 import streamlit as st
 
 from app import caching
-from app.field_figure import class_order, field_figure
+from app.caching import LoadedField, StoredRun
+from app.field_figure import SHORT, field_figure, marker_curves
+from app.plotly_spec import PreparedFigure
 from galaxy_core.catalog.matching import centres_and_snr, coverage
-from galaxy_core.catalog.review import (
-    filter_catalog,
-    too_small_for_morphology,
-    top_classes,
-    uncertain_first,
+from galaxy_core.catalog.review import filter_catalog, top_classes
+from galaxy_core.catalog.triage import (
+    PENDING,
+    UNTRUSTED,
+    display_groups,
+    group_order,
+    review_order,
+    trusted,
     uncertainty,
 )
+from galaxy_core.display.colours import colour_of
 from galaxy_core.morphology.reliability import ReliabilityRule
 from galaxy_core.types import CLASS_NAMES, Detection
 
@@ -27,6 +39,9 @@ TABLE_MAX_ROWS = 200
 SELECTED = "detection_id"
 #: The open detection, kept while the Inspect tab is closed (its picker is not drawn then).
 KEPT = "detection_id_kept"
+#: The display groups the user hid (session state, and the URL's ``hide``).
+HIDDEN = "hidden_groups"
+DEFAULT_THRESHOLD = 0.25
 
 
 @dataclass(frozen=True)
@@ -34,61 +49,97 @@ class Filters:
     """What the user chose to see."""
 
     min_score: float
-    classes: tuple[str, ...]
+    hidden: tuple[str, ...]
     order: str
     sep_overlay: bool
-    reliable_only: bool = False
+    honest: bool = True
+    sky_grid: bool = False
 
 
-def filter_controls(labels: list[str], *, classified: bool = False, floor: float = 0.0,
-                    rule: ReliabilityRule | None = None) -> Filters:
-    """Sidebar widgets: score threshold, classes, objects with a trustworthy class, order, sep overlay.
+def view_controls(*, has_wcs: bool) -> Filters:
+    """Sidebar widgets of the view: threshold, honest colours, order, overlays (no model re-runs).
 
-    The threshold slider starts at the run's score ``floor`` (nothing below it was kept).
+    The classes shown are chosen beside the field (:func:`group_chooser`).
     """
-    st.header("3. Filter")
-    floor = round(float(floor), 2)
-    min_score = st.slider("Confidence threshold", floor, 1.0, max(0.25, floor), 0.01,
-                          key="threshold",
-                          help="Hide detections scoring below this (no model is re-run). It starts "
-                               "at the run's floor: lower that under Detect to see fainter "
-                               "candidates.")
-    options = class_order(labels)
-    classes = st.multiselect("Classes shown", options, default=options,
-                             key=f"classes@{'|'.join(options)}")
-    where = rule.describe() if rule is not None else "not measured for these weights"
-    reliable_only = classified and st.checkbox(
-        "Only objects with a trustworthy class", value=False, key="reliable_only",
-        help=f"Hide objects {where}: there the classifier's class is unreliable (measured on "
-             "shrunk, noisy validation galaxies, see weights/MODEL_CARD.md).")
-    order = st.radio("Table order", ORDERS, key="order",
-                     help="Uncertain first: smallest margin between the two most probable classes.")
-    sep_overlay = st.checkbox("Overlay the sep baseline", value=False, key="sep_overlay",
+    st.header("3. View")
+    st.session_state.setdefault("threshold", DEFAULT_THRESHOLD)
+    min_score = st.slider("Confidence threshold", 0.0, 1.0, step=0.01, key="threshold",
+                          persist_state="session",
+                          help="Hide detections scoring below this (no model is re-run). Boxes "
+                               "under the run's floor (Detect and classify) were not kept.")
+    st.session_state.setdefault("honest", True)
+    honest = st.toggle("Grey out classes that cannot be trusted", key="honest",
+                       persist_state="session",
+                       help="Detections too small or too faint for the classifier (its own size "
+                            "x S/N rule, weights/MODEL_CARD.md) are drawn grey and counted apart. "
+                            "Off: they are coloured by their most probable class. Their "
+                            "probabilities are in the table and the exports either way.")
+    sky_grid = has_wcs and st.toggle("RA/Dec grid", key="sky_grid", persist_state="session",
+                                     help="Lines of constant RA and Dec over the field.")
+    order = st.radio("Table order", ORDERS, key="order", persist_state="session",
+                     help="Uncertain first: trusted classes first, the classifier's least "
+                          "certain (highest entropy) first; then untrusted ones; then the "
+                          "unclassified by score.")
+    sep_overlay = st.checkbox("Overlay the sep baseline", key="sep_overlay", persist_state="session",
                               help="sep's own boxes, dotted red, to see what each method finds.")
-    return Filters(min_score, tuple(classes), order, sep_overlay, reliable_only)
+    hidden = tuple(st.session_state.get(HIDDEN, ()))
+    return Filters(float(min_score), hidden, order, bool(sep_overlay), bool(honest), bool(sky_grid))
+
+
+def with_groups(df: pd.DataFrame, filters: Filters, *, classifying: bool) -> pd.DataFrame:
+    """The catalogue with its display group per row (a new frame; the stored one is shared)."""
+    return df.assign(group=display_groups(df, honest=filters.honest, classifying=classifying))
 
 
 def visible(df: pd.DataFrame, filters: Filters) -> pd.DataFrame:
-    """The rows passing the filters, in the chosen order."""
-    shown = filter_catalog(df, min_score=filters.min_score, classes=filters.classes,
-                           reliable_only=filters.reliable_only)
+    """The rows (of a frame with groups) passing the filters, in the chosen order."""
+    shown = filter_catalog(df, min_score=filters.min_score)
+    if filters.hidden:
+        shown = shown[~shown["group"].isin(filters.hidden)]
     if filters.order == "Uncertain first":
-        return uncertain_first(shown)
+        return review_order(shown)
     if filters.order == "Score, high first":
         return shown.sort_values("score", ascending=False, kind="stable")
     return shown.sort_values("id", kind="stable")
 
 
+def _hide_changed(widget_key: str, options: tuple[str, ...]) -> None:
+    """Pills callback: the groups offered and not chosen are hidden, the others shown."""
+    chosen = set(st.session_state.get(widget_key) or ())
+    hidden = (set(st.session_state.get(HIDDEN, ())) - set(options)) | (set(options) - chosen)
+    st.session_state[HIDDEN] = tuple(sorted(hidden))
+
+
+def group_chooser(groups: pd.Series, filters: Filters) -> None:
+    """Pills choosing which groups are drawn (each with its count)."""
+    counts = groups.value_counts()
+    options = tuple(group_order(groups.tolist()))
+    if not options:
+        return
+    key = "groups@" + "|".join(options)
+    st.session_state[key] = [g for g in options if g not in filters.hidden]
+    st.pills("Classes shown", options, selection_mode="multi", key=key, label_visibility="collapsed",
+             format_func=lambda g: f"{SHORT.get(g, g)} {counts.get(g, 0):,}",
+             on_change=_hide_changed, args=(key, options))
+
+
 def table_frame(df: pd.DataFrame, thumbs: list[str]) -> pd.DataFrame:
-    """The table shown: thumbnail, id, class, score, uncertainty, top classes, probabilities, position."""
+    """The table shown: thumbnail, id, class, trust, score, uncertainty, top classes,
+    probabilities, size, position."""
+    trust = trusted(df).to_numpy()
+    group = df["group"].to_numpy(object) if "group" in df else df["label"].to_numpy(object)
     out = pd.DataFrame({
         "cutout": thumbs, "id": df["id"].to_numpy(), "class": df["label"].to_numpy(),
+        "trusted": ["yes" if t else ("pending" if g == PENDING else ("no" if g == UNTRUSTED else ""))
+                    for t, g in zip(trust, group, strict=True)],
         "score": df["score"].to_numpy(), "uncertainty": uncertainty(df).to_numpy(),
-        "top classes": top_classes(df, k=2).to_numpy(), "size": df["extent_px"].to_numpy(),
-        "S/N": df["peak_snr"].to_numpy(), "expected accuracy": df["morph_accuracy"].to_numpy(),
+        "top classes": top_classes(df, k=2).to_numpy(),
     })
     for name in CLASS_NAMES:
         out[name] = df[name].to_numpy()
+    out["size"] = df["extent_px"].to_numpy()
+    out["S/N"] = df["peak_snr"].to_numpy()
+    out["expected accuracy"] = df["morph_accuracy"].to_numpy()
     for name in ("x", "y", "ra", "dec"):
         out[name] = df[name].to_numpy()
     return out
@@ -96,9 +147,17 @@ def table_frame(df: pd.DataFrame, thumbs: list[str]) -> pd.DataFrame:
 
 TABLE_COLUMNS = {
     "cutout": st.column_config.ImageColumn("cutout", width="small"),
-    "score": st.column_config.NumberColumn("score", format="%.3f"),
+    "id": st.column_config.NumberColumn("id", width="small"),
+    "trusted": st.column_config.TextColumn(
+        "trusted", width="small",
+        help="Whether the class can be believed at this size and S/N (the classifier's own rule)."),
+    "score": st.column_config.NumberColumn("score", format="%.3f", width="small"),
     "uncertainty": st.column_config.NumberColumn(
-        "uncertainty", format="%.2f", help="1 - (top probability - runner-up); empty when unclassified"),
+        "uncertainty", format="%.2f", width="small",
+        help="Entropy of the six probabilities over ln 6: 0 one class certain, 1 all equal."),
+    **{name: st.column_config.ProgressColumn(SHORT.get(name, name), min_value=0.0, max_value=1.0,
+                                             format="%.2f", color=colour_of(name), width="small")
+       for name in CLASS_NAMES},
     "size": st.column_config.NumberColumn(
         "size (px)", format="%.0f",
         help="Extent the classifier measured; too small, and its class is unreliable."),
@@ -108,8 +167,6 @@ TABLE_COLUMNS = {
         "expected accuracy", format="%.2f",
         help="Share of validation galaxies of this size and S/N the classifier got right "
              "(empty where not measured)."),
-    **{name: st.column_config.ProgressColumn(name, min_value=0.0, max_value=1.0, format="%.2f")
-       for name in CLASS_NAMES},
     "x": st.column_config.NumberColumn("x (px)", format="%.1f"),
     "y": st.column_config.NumberColumn("y (px)", format="%.1f"),
     "ra": st.column_config.NumberColumn("RA (deg)", format="%.6f"),
@@ -118,13 +175,16 @@ TABLE_COLUMNS = {
 
 
 def _select_from_plot() -> None:
-    """Plot click -> the selected detection (customdata[0] of the clicked marker)."""
+    """Plot click -> the selected detection (customdata[0] of a clicked detection marker)."""
     state = st.session_state.get("field_plot")
     points = (state or {}).get("selection", {}).get("points", [])
+    curves = set(st.session_state.get("marker_curves", ()))
     for p in points:
         data = p.get("customdata")
-        if data:
-            st.session_state[SELECTED] = int(data[0])
+        if isinstance(data, list | tuple):
+            data = data[0] if data else None
+        if data is not None and (not curves or p.get("curve_number") in curves):
+            st.session_state[SELECTED] = int(data)
             return
 
 
@@ -137,23 +197,29 @@ def _select_from_table() -> None:
         st.session_state[SELECTED] = int(ids[rows[0]])
 
 
-def field_view(loaded, preview: tuple[str, int], shown: pd.DataFrame, total: int,
-               sep: tuple[Detection, ...]) -> None:
-    """The zoomable field with the visible boxes; a click selects a detection."""
+def field_view(loaded: LoadedField, preview: tuple[str, int], shown: pd.DataFrame, total: int,
+               sep: tuple[Detection, ...], *, counts: dict[str, int], sky_grid: bool,
+               stored: StoredRun | None = None, banner: str | None = None,
+               height_px: int | None = None) -> None:
+    """The zoomable field with the visible boxes, filling the space it is given; a click
+    selects a detection."""
     uri, block = preview
     f = loaded.field
-    st.caption(f"Showing {len(shown)} of {total} detections"
-               + (f"; sep baseline: {len(sep)} objects" if sep else "")
-               + ". Scroll or drag to zoom, double-click to reset, click a circle to open it.")
-    fig = field_figure(uri, block=block, width=f.width, height=f.height,
-                       origin_lower=f.kind == "fits", df=shown, sep=sep,
-                       selected_id=st.session_state.get(SELECTED),
-                       height_px=int(min(800, max(320, 620 * f.height / f.width + 100))))
-    st.plotly_chart(fig, key="field_plot", on_select=_select_from_plot, selection_mode=("points",),
-                    config={"scrollZoom": True, "displaylogo": False})
+    spec = field_figure(uri, block=block, width=f.width, height=f.height,
+                        origin_lower=loaded.origin_lower, df=shown,
+                        text=stored.row_text() if stored is not None else None, sep=sep,
+                        selected_id=open_detection(), hover=caching.hover_trace(loaded),
+                        counts=counts, banner=banner, height_px=height_px,
+                        grid_lines=caching.graticule(loaded) if sky_grid else None)
+    st.session_state["marker_curves"] = marker_curves(spec)
+    with st.container(key="field_box"):
+        st.plotly_chart(PreparedFigure(spec), key="field_plot", on_select=_select_from_plot,
+                        selection_mode=("points",),
+                        height="stretch",
+                        config={"scrollZoom": True, "displaylogo": False, "responsive": True})
 
 
-def detection_table(stored: caching.StoredRun, shown: pd.DataFrame, *, origin_lower: bool) -> None:
+def detection_table(stored: StoredRun, shown: pd.DataFrame, *, origin_lower: bool) -> None:
     """The sortable table (first TABLE_MAX_ROWS rows in the chosen order); a row click selects."""
     head = shown.head(TABLE_MAX_ROWS)
     thumbs = stored.thumbnails(head["id"].tolist(), origin_lower=origin_lower)
@@ -163,7 +229,14 @@ def detection_table(stored: caching.StoredRun, shown: pd.DataFrame, *, origin_lo
                    "in the field to open any other. The exports hold them all.")
     st.dataframe(table_frame(head, thumbs), key="table", on_select=_select_from_table,
                  selection_mode="single-row", hide_index=True, column_config=TABLE_COLUMNS,
-                 row_height=52, height=420)
+                 row_height=64, height=460)
+
+
+def open_detection() -> int | None:
+    """The id of the open detection (the picker's, or the one kept while another tab was open)."""
+    if SELECTED in st.session_state:
+        return st.session_state[SELECTED]
+    return st.session_state.get(KEPT)
 
 
 def detection_picker(shown: pd.DataFrame, all_ids: list[int]) -> int | None:
@@ -192,15 +265,15 @@ def detection_picker(shown: pd.DataFrame, all_ids: list[int]) -> int | None:
 HINT_BELOW = 0.9
 
 
-def small_objects_note(shown: pd.DataFrame, rule: ReliabilityRule | None) -> int:
-    """Say how many classified detections shown are too small for morphology; returns that count."""
-    small, classified = too_small_for_morphology(shown)
-    if small:
-        where = rule.describe() if rule is not None else "without a measured reliability rule"
-        st.caption(f"{small} of the {classified} classified detections shown are {where}: their "
-                   "classes are unreliable. Tick **Only objects with a trustworthy class** in the "
-                   "sidebar to hide them.")
-    return small
+def untrusted_note(groups: pd.Series, rule: ReliabilityRule | None) -> int:
+    """Say how many detections are drawn grey because their class cannot be trusted; returns it."""
+    n = int((groups == UNTRUSTED).sum())
+    if n:
+        where = rule.describe() if rule is not None else "too small or faint for the classifier"
+        st.caption(f"{n:,} of {len(groups):,} detections are {where}: the classifier's class is "
+                   "unreliable there, so they are drawn grey. Their probabilities stay in the "
+                   "table and the exports.")
+    return n
 
 
 def sep_coverage_note(shown: pd.DataFrame, sep: tuple[Detection, ...], *,

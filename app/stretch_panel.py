@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import caching
+from app.caching import LoadedField
 from app.guard import guarded
 from galaxy_core.display import (
     INTERVALS,
@@ -23,54 +24,59 @@ _BAND_COLOURS = ("#d62728", "#2ca02c", "#1f77b4")
 _STRETCH_PARAM = {"log": "log a", "asinh": "asinh a", "sinh": "sinh a", "power": "power exponent"}
 
 
-def stretch_controls(fkey: str, field: Field) -> RenderSettings:
+def stretch_controls(loaded: LoadedField) -> RenderSettings:
     """The widgets of the Stretch tab; returns the settings they describe.
 
-    Widget keys carry the field's key, so each field opens with its own
-    defaults.  Invalid combinations show the reason and fall back to the defaults.
+    Widget keys carry the field's key, so each field opens with its own fitted
+    defaults and keeps the user's choices for the session.  Invalid combinations
+    show the reason and fall back to the defaults.  Lupton's colour mapping is
+    offered for FITS bands only (a picture's colours are already mapped).
     """
+    fkey, field = loaded.key, loaded.field
     base = default_settings(field)
+    keep = {"persist_state": "session"}
     c1, c2 = st.columns(2)
     values: dict = {}
     with c1:
         values["interval"] = st.selectbox(
-            "Interval", INTERVALS, index=INTERVALS.index(base.interval), key=f"interval@{fkey}",
+            "Interval", INTERVALS, index=INTERVALS.index(base.interval), key=f"interval@{fkey}", **keep,
             help="Which pixel values map to black and white, measured per band.")
         if values["interval"] == "percentile":
             values["percent"] = st.slider("Percent kept", 50.0, 100.0, base.percent, 0.1,
-                                          key=f"percent@{fkey}")
+                                          key=f"percent@{fkey}", **keep)
         elif values["interval"] == "asym_percentile":
             values["lower_percent"], values["upper_percent"] = st.slider(
                 "Lower and upper percentile", 0.0, 100.0, (base.lower_percent, base.upper_percent),
-                0.1, key=f"percentiles@{fkey}")
+                0.1, key=f"percentiles@{fkey}", **keep)
         elif values["interval"] == "manual":
-            small, _ = caching.small_field(fkey, field, PREVIEW_MAX_SIDE)
+            small, _ = caching.small_field(loaded, PREVIEW_MAX_SIDE)
             lo, hi = band_limits(small.luminance(), base)
             values["vmin"] = st.number_input("Black level (pixel units)", value=float(lo),
-                                             format="%.4g", key=f"vmin@{fkey}")
+                                             format="%.4g", key=f"vmin@{fkey}", **keep)
             values["vmax"] = st.number_input("White level (pixel units)", value=float(hi),
-                                             format="%.4g", key=f"vmax@{fkey}")
+                                             format="%.4g", key=f"vmax@{fkey}", **keep)
     with c2:
         values["stretch"] = st.selectbox("Stretch", STRETCHES, index=STRETCHES.index(base.stretch),
-                                         key=f"stretch@{fkey}")
+                                         key=f"stretch@{fkey}", **keep)
         if values["stretch"] in _STRETCH_PARAM:
             default_a = base.a if base.stretch == values["stretch"] else (
                 2.0 if values["stretch"] == "power" else (1000.0 if values["stretch"] == "log" else 0.1))
             values["a"] = st.number_input(_STRETCH_PARAM[values["stretch"]], min_value=1e-4,
                                           max_value=1e4, value=float(default_a), format="%.4g",
-                                          key=f"a_{values['stretch']}@{fkey}")
+                                          key=f"a_{values['stretch']}@{fkey}", **keep)
         if field.n_bands == 1:
-            values["colormap"] = st.selectbox("Colour map", COLORMAPS, key=f"colormap@{fkey}")
-        else:
+            values["colormap"] = st.selectbox("Colour map", COLORMAPS, key=f"colormap@{fkey}",
+                                              **keep)
+        elif field.kind == "fits":
             method = st.radio("Three bands", ("Per band (make_rgb)", "Lupton (Q, stretch)"),
-                              horizontal=True, key=f"rgb_method@{fkey}")
+                              horizontal=True, key=f"rgb_method@{fkey}", **keep)
             values["rgb_method"] = "bands" if method.startswith("Per band") else "lupton"
             if values["rgb_method"] == "lupton":
                 values["lupton_q"] = st.slider("Lupton Q", 0.0, 20.0, base.lupton_q, 0.5,
-                                               key=f"lupton_q@{fkey}")
+                                               key=f"lupton_q@{fkey}", **keep)
                 stretch = st.number_input(
                     "Lupton stretch (pixel units, 0 = from the data)", min_value=0.0,
-                    value=0.0, format="%.4g", key=f"lupton_stretch@{fkey}")
+                    value=0.0, format="%.4g", key=f"lupton_stretch@{fkey}", **keep)
                 values["lupton_stretch"] = stretch or None
     settings = base
     with guarded("setting the stretch"):
@@ -121,11 +127,12 @@ def histogram_figure(fkey: str, rkey: tuple, _small: Field, _settings: RenderSet
     return fig
 
 
-def stretch_preview(fkey: str, field: Field, settings: RenderSettings) -> None:
-    """The preview picture and the histogram for ``settings``."""
-    rgb, block = caching.preview_rgb(fkey, field, caching.settings_key(settings), settings,
-                                     PREVIEW_MAX_SIDE)
-    small, _ = caching.small_field(fkey, field, PREVIEW_MAX_SIDE)
+def stretch_preview(loaded: LoadedField, settings: RenderSettings) -> None:
+    """The preview picture and the histogram for ``settings`` (a render of the 512 px preview:
+    instant; the detections stay as they are)."""
+    fkey, field = loaded.key, loaded.field
+    rgb, block = caching.preview_rgb(loaded, settings, PREVIEW_MAX_SIDE)
+    small, _ = caching.small_field(loaded, PREVIEW_MAX_SIDE)
     left, right = st.columns([1, 1])
     with left:
         shown = rgb[::-1] if field.kind == "fits" else rgb

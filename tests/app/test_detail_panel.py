@@ -1,4 +1,4 @@
-"""The detail panel's probability chart keeps every value readable."""
+"""The detail panel: every probability readable, the detector's stars said so, the views' table narrow."""
 
 from app.detail_panel import probability_chart, reliability_text, unreliable_text
 from galaxy_core import shipped
@@ -16,6 +16,20 @@ def test_probability_chart_labels_every_class_and_puts_long_bars_values_inside()
     assert bar.textposition[CLASS_NAMES.index("On_Edge")] == "inside"
     assert set(bar.textposition) - {bar.textposition[3]} == {"outside"}
     assert bar.cliponaxis is False
+
+
+def test_views_table_has_short_headers_and_two_decimals():
+    import numpy as np
+
+    from app.detail_panel import views_table
+    from galaxy_core.morphology.views import AugmentedView
+
+    views = [AugmentedView(name, np.zeros((4, 4, 3), np.uint8), (0.5, 0.1, 0.1, 0.1, 0.1, 0.1))
+             for name in ("original", "perspective-warped")]
+    table = views_table(views)
+    assert list(table.columns) == ["Spiral", "Barred", "Ellipt.", "Edge-on", "Irreg.", "Star/art."]
+    assert table.index.tolist() == ["original", "perspective-warped"]
+    assert table.iloc[1].tolist() == ["0.50", "0.10", "0.10", "0.10", "0.10", "0.10"]
 
 
 def test_reliability_texts_say_why_a_class_is_not_trusted():
@@ -47,7 +61,7 @@ def _panel_script(detector_label):
                   extent_px=8.0, peak_snr=200.0, detector_label=detector_label)
     result = RunResult((d,), rgb=rgb, method="yolo", floor=0.25, classified=True,
                        settings=RunSettings(method="sep"), render=RenderSettings(), seconds=0.0)
-    detection_detail(d, StoredRun(result), ("test",), origin_lower=False)
+    detection_detail(d, StoredRun(result, ("test",)), origin_lower=False)
 
 
 def test_the_panel_says_when_the_label_comes_from_the_detector():

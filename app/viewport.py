@@ -1,0 +1,44 @@
+"""The browser window's size, reported by a few lines of JavaScript (a ``st.components.v2``
+component with no visible element), so the field's figure can be given the height it
+will be drawn at.
+
+Streamlit redraws a Plotly chart whose figure changed at the figure's own height
+(450 px when it names none) before fitting it to its container, so without a
+height the field flickered to 450 px on every redraw while classes came in.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+JS = """
+export default function(component) {
+    const { setStateValue } = component;
+    let last = "", timer = null;
+    const report = () => {
+        const size = [Math.round(window.innerWidth), Math.round(window.innerHeight)];
+        if (size.join("x") !== last) { last = size.join("x"); setStateValue("size", size); }
+    };
+    const later = () => { clearTimeout(timer); timer = setTimeout(report, 300); };
+    report();
+    window.addEventListener("resize", later);
+    return () => { window.removeEventListener("resize", later); clearTimeout(timer); };
+}
+"""
+
+_component = None
+
+
+def window_size() -> tuple[int, int] | None:
+    """(width, height) of the browser window in CSS px, None until the browser said it."""
+    global _component
+    if _component is None:
+        _component = st.components.v2.component("galaxy_inspector_viewport", js=JS)
+    try:
+        result = _component(key="viewport", on_size_change=lambda: None)
+        size = getattr(result, "size", None)
+    except Exception:  # a host without custom components (AppTest): sizes stay unknown
+        return None
+    if isinstance(size, list | tuple) and len(size) == 2:
+        return int(size[0]), int(size[1])
+    return None
