@@ -162,6 +162,96 @@ def coarse_factor(height: int, width: int, tile: int) -> int:
     return max(2, int(np.ceil(max(height, width) / tile)))
 
 
+@dataclass(frozen=True)
+class TileJob:
+    """One tile to predict: its pixels in the ``source`` picture (``"fine"`` or ``"coarse"``) and
+    ``back``, field px per source px (one number, or (x, y))."""
+
+    tile: Tile
+    source: str
+    back: float | tuple[float, float]
+
+
+def tile_jobs(height: int, width: int, *, tile: int, overlap: int, coarse: bool = True,
+              upsample: float = 1) -> list[TileJob]:
+    """The tiles of a ``height`` x ``width`` field: the fine ones row by row, then the coarse pass's.
+
+    The same list whether the field is processed whole or window by window, so
+    both see the same tiles (and batches, when run in this order).
+    """
+    if not upsample_fits(upsample, tile=tile, overlap=overlap):
+        raise ValueError(f"upsample must be >= 1 in half steps with overlap x upsample < tile / 2, "
+                         f"not {upsample!r}")
+    fine_h, fine_w = (height, width) if upsample <= 1 else (round(height * upsample), round(width * upsample))
+    back = (width / fine_w, height / fine_h)  # field px per upsampled px, x and y
+    jobs = [TileJob(t, "fine", back) for t in make_tiles(
+        fine_h, fine_w, tile=tile, overlap=upsampled_overlap(overlap, float(upsample)))]
+    if coarse and max(height, width) > overlap:
+        factor = coarse_factor(height, width, tile)
+        small_h, small_w = -(-height // factor), -(-width // factor)
+        jobs += [TileJob(t, "coarse", factor)
+                 for t in make_tiles(small_h, small_w, tile=tile, overlap=overlap)]
+    return jobs
+
+
+def run_jobs(jobs: Sequence[TileJob], sources: dict[str, Picture], predict: Predict, *, tile: int,
+             overlap: int, margin: float = 2.0, batch: int = 8,
+             progress: Callable[[float, str], None] | None = None,
+             name: str = "Detector") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``predict`` over ``jobs`` in batches: (boxes, scores, labels) in field coordinates, unmerged.
+
+    Fine tiles drop boxes cut by an inner edge; the coarse pass keeps only boxes at
+    least ``overlap`` px long in field pixels.
+    """
+    boxes, scores, labels = [np.zeros((0, 4))], [np.zeros(0)], [np.zeros(0, dtype=int)]
+    for start in range(0, len(jobs), batch):
+        chunk = jobs[start : start + batch]
+        pixels = [cut_tile(sources[job.source], job.tile, size=tile) for job in chunk]
+        for job, found in zip(chunk, predict(pixels), strict=True):
+            b, s, c = _kept(job, found, margin=margin, overlap=overlap)
+            boxes.append(b)
+            scores.append(s)
+            labels.append(c)
+        if progress:
+            done = min(len(jobs), start + len(chunk))
+            progress(done / len(jobs), f"{name}: {done} of {len(jobs)} tiles")
+    return np.concatenate(boxes), np.concatenate(scores), np.concatenate(labels)
+
+
+def _kept(job: TileJob, found, *, margin: float, overlap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One tile's boxes (field coordinates) that its tile may speak for, with scores and labels."""
+    t = job.tile
+    b, s, c = np.asarray(found[0], float).reshape(-1, 4), np.asarray(found[1], float), np.asarray(found[2])
+    keep = ~touches_inner_edge(b, t, margin=margin)
+    keep &= (b[:, 0] < t.width - 0.5) & (b[:, 1] < t.height - 0.5)  # not all padding
+    field_boxes = to_field(b[keep], t, factor=job.back)
+    s, c = s[keep], c[keep]
+    if job.source == "coarse":  # the coarse pass only speaks for objects the tiles may cut
+        longest = np.maximum(field_boxes[:, 2] - field_boxes[:, 0], field_boxes[:, 3] - field_boxes[:, 1])
+        big = longest >= overlap
+        field_boxes, s, c = field_boxes[big], s[big], c[big]
+    return field_boxes, s, c
+
+
+def tile_sources(image: np.ndarray | Picture, jobs: Sequence[TileJob], *, tile: int,
+                 upsample: float = 1) -> dict[str, Picture]:
+    """The pictures ``jobs`` cut their tiles from: the fine one (upsampled when asked) and the
+    coarse pass's block average, made only when a job needs it."""
+    picture = as_picture(image)
+    sources: dict[str, Picture] = {}
+    if any(job.source == "fine" for job in jobs):
+        if upsample > 1:
+            if not isinstance(picture, ArrayPicture):
+                raise ValueError("the small-object pass needs the whole rendered field in memory")
+            sources["fine"] = ArrayPicture(upsampled(picture.rgb, float(upsample)))
+        else:
+            sources["fine"] = picture
+    if any(job.source == "coarse" for job in jobs):
+        factor = coarse_factor(picture.height, picture.width, tile)
+        sources["coarse"] = ArrayPicture(picture.coarse(factor))
+    return sources
+
+
 def detect_tiled(image: np.ndarray | Picture, predict: Predict, *, tile: int, overlap: int,
                  margin: float = 2.0, coarse: bool = True, iou: float = 0.5, batch: int = 8,
                  upsample: float = 1, progress: Callable[[float, str], None] | None = None,
@@ -170,53 +260,15 @@ def detect_tiled(image: np.ndarray | Picture, predict: Predict, *, tile: int, ov
 
     ``image`` may be a :class:`~galaxy_core.display.picture.Picture` rendered window by
     window (tiles are cut in row order; the small-object pass needs the whole array).
-
     Fine tiles (of the field upsampled ``upsample`` times, overlapping by
     ``overlap * upsample`` of its px, rounded up) drop boxes cut by an inner edge; the
     coarse pass (when ``coarse``) keeps only boxes at least ``overlap`` px long
     in field pixels.  Boxes are in field edge coordinates, unclipped.
     """
-    if not upsample_fits(upsample, tile=tile, overlap=overlap):
-        raise ValueError(f"upsample must be >= 1 in half steps with overlap x upsample < tile / 2, "
-                         f"not {upsample!r}")
     picture = as_picture(image)
-    height, width = picture.height, picture.width
-    if upsample > 1:
-        if not isinstance(picture, ArrayPicture):
-            raise ValueError("the small-object pass needs the whole rendered field in memory")
-        fine = ArrayPicture(upsampled(picture.rgb, float(upsample)))
-    else:
-        fine = picture
-    sources = {"fine": fine}
-    back = (width / fine.width, height / fine.height)  # field px per upsampled px, x and y
-    jobs = [(t, "fine", back)
-            for t in make_tiles(fine.height, fine.width, tile=tile,
-                                overlap=upsampled_overlap(overlap, float(upsample)))]
-    if coarse and max(height, width) > overlap:
-        factor = coarse_factor(height, width, tile)
-        sources["coarse"] = picture.coarse(factor)
-        jobs += [(t, "coarse", factor)
-                 for t in make_tiles(*sources["coarse"].shape[:2], tile=tile, overlap=overlap)]
-    boxes, scores, labels = [np.zeros((0, 4))], [np.zeros(0)], [np.zeros(0, dtype=int)]
-    for start in range(0, len(jobs), batch):
-        chunk = jobs[start : start + batch]
-        pixels = [cut_tile(sources[src], t, size=tile) for t, src, _ in chunk]
-        for (t, src, factor), (b, s, c) in zip(chunk, predict(pixels), strict=True):
-            b, s, c = np.asarray(b, float).reshape(-1, 4), np.asarray(s, float), np.asarray(c)
-            keep = ~touches_inner_edge(b, t, margin=margin)
-            keep &= (b[:, 0] < t.width - 0.5) & (b[:, 1] < t.height - 0.5)  # not all padding
-            field_boxes = to_field(b[keep], t, factor=factor)
-            s, c = s[keep], c[keep]
-            if src == "coarse":  # the coarse pass only speaks for objects the tiles may cut
-                longest = np.maximum(field_boxes[:, 2] - field_boxes[:, 0],
-                                     field_boxes[:, 3] - field_boxes[:, 1])
-                big = longest >= overlap
-                field_boxes, s, c = field_boxes[big], s[big], c[big]
-            boxes.append(field_boxes)
-            scores.append(s)
-            labels.append(c)
-        if progress:
-            done = min(len(jobs), start + len(chunk))
-            progress(done / len(jobs), f"{name}: {done} of {len(jobs)} tiles")
-    return merge_boxes(np.concatenate(boxes), np.concatenate(scores), np.concatenate(labels),
-                       iou=iou)
+    jobs = tile_jobs(picture.height, picture.width, tile=tile, overlap=overlap, coarse=coarse,
+                     upsample=upsample)
+    sources = tile_sources(picture, jobs, tile=tile, upsample=upsample)
+    found = run_jobs(jobs, sources, predict, tile=tile, overlap=overlap, margin=margin, batch=batch,
+                     progress=progress, name=name)
+    return merge_boxes(*found, iou=iou)

@@ -46,7 +46,7 @@ from galaxy_core.detection.base import (
     numbered,
     score_floor,
 )
-from galaxy_core.detection.boxes import clip_boxes
+from galaxy_core.detection.boxes import clip_boxes, merge_boxes
 from galaxy_core.detection.flip_tta import with_flips
 from galaxy_core.display.picture import ArrayPicture, Picture, as_rgb_uint8
 from galaxy_core.errors import GalaxyCoreError
@@ -166,15 +166,36 @@ class YoloDetector:
                 f"{MAX_UPSAMPLED_PIXELS // factor**2 / 1e6:.0f} megapixels; this one has "
                 f"{height * width / 1e6:.0f}. Turn the small-object pass off."
             )
+        jobs = self.jobs(height, width, upsample=factor)
+        found = self.tile_boxes(image, jobs, conf=conf, tta=tta, upsample=factor, progress=progress)
+        return self.finish(*found, height=height, width=width, conf=conf, wcs=wcs)
+
+    def jobs(self, height: int, width: int, *, upsample: float = 1) -> list[tiling.TileJob]:
+        """The tiles of a ``height`` x ``width`` field, fine ones row by row, then the coarse pass's."""
+        return tiling.tile_jobs(height, width, tile=self.tile, overlap=self.overlap,
+                                coarse=self.coarse, upsample=upsample)
+
+    def tile_boxes(self, picture: np.ndarray | Picture, jobs: list[tiling.TileJob], *, conf: float,
+                   tta: bool, upsample: float = 1, progress: Progress | None = None):
+        """(boxes, scores, labels) the network finds in ``jobs`` (field px), before merging.
+
+        A field can be split into groups of jobs run apart (windows of a mosaic on
+        several machines); :meth:`finish` on all their boxes gives the whole field's
+        detections.
+        """
         if tta:
             predict = with_flips(partial(self._predict, conf=min(conf, TTA_VIEW_CONF)))
         else:
             predict = partial(self._predict, conf=conf)
-        boxes, scores, labels = tiling.detect_tiled(
-            image, predict, tile=self.tile, overlap=self.overlap, margin=self.margin,
-            coarse=self.coarse, iou=self.iou, batch=self.batch, upsample=factor,
-            progress=progress, name="YOLO with flips" if tta else "YOLO",
-        )
+        sources = tiling.tile_sources(picture, jobs, tile=self.tile, upsample=upsample)
+        return tiling.run_jobs(jobs, sources, predict, tile=self.tile, overlap=self.overlap,
+                               margin=self.margin, batch=self.batch, progress=progress,
+                               name="YOLO with flips" if tta else "YOLO")
+
+    def finish(self, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, *, height: int,
+               width: int, conf: float, wcs=None) -> list[Detection]:
+        """Merged across tiles, kept from ``conf``: the field's detections, numbered, with RA/Dec."""
+        boxes, scores, labels = merge_boxes(boxes, scores, labels, iou=self.iou)
         keep = scores >= conf
         detections = self._to_detections(boxes[keep], scores[keep], labels[keep],
                                           height=height, width=width)
