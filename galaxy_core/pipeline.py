@@ -157,7 +157,8 @@ def detector_for(method: str) -> Detector:
 def classify(rgb: np.ndarray | Picture, detections: Sequence[Detection], *, classifier=None,
              tta: bool = False,
              progress: Progress | None = None, batch: int = 64,
-             on_batch: Callable[[list[Detection]], None] | None = None) -> list[Detection]:
+             on_batch: Callable[[list[Detection]], None] | None = None,
+             others: np.ndarray | None = None) -> list[Detection]:
     """Detections with the six class probabilities, a class as label, the extent, the peak S/N
     and the accuracy expected at that extent and S/N (when the classifier has its grid).
 
@@ -172,27 +173,33 @@ def classify(rgb: np.ndarray | Picture, detections: Sequence[Detection], *, clas
     :class:`~galaxy_core.display.picture.Picture` rendered window by window: the
     detections are then framed in row order, and returned in their own order.
     ``on_batch(detections)`` gets every detection after each batch: those classified so
-    far with their classes, the others as they came.
+    far with their classes, the others as they came.  ``others`` are the boxes kept out of
+    each segment (default: those of ``detections``; a window of a mosaic passes the whole
+    field's).
     """
     if not detections:
         return []
+    from galaxy_core.morphology.framing import detection_boxes
+
     picture = as_picture(rgb)
     classifier = classifier or shipped.load_classifier()
+    if others is None:
+        others = detection_boxes(detections)
     if isinstance(picture, ArrayPicture):
-        return _classify(picture, detections, classifier, tta, progress, batch, on_batch)
+        return _classify(picture, detections, others, classifier, tta, progress, batch, on_batch)
     rows = np.argsort([d.y for d in detections], kind="stable")
-    done = _classify(picture, [detections[i] for i in rows], classifier, tta, progress, batch, None)
+    done = _classify(picture, [detections[i] for i in rows], others, classifier, tta, progress,
+                     batch, None)
     return [done[k] for k in np.argsort(rows)]
 
 
-def _classify(picture: Picture, detections: Sequence[Detection], classifier, tta: bool,
-              progress: Progress | None, batch: int,
+def _classify(picture: Picture, detections: Sequence[Detection], boxes: np.ndarray, classifier,
+              tta: bool, progress: Progress | None, batch: int,
               on_batch: Callable[[list[Detection]], None] | None) -> list[Detection]:
     """:func:`classify` in the given order."""
-    from galaxy_core.morphology.framing import detection_boxes, frame_detection
+    from galaxy_core.morphology.framing import frame_detection
 
     size = classifier.input_size
-    boxes = detection_boxes(detections)
     probs, extents, snrs = [], [], []
     for start in range(0, len(detections), batch):
         chunk = detections[start : start + batch]

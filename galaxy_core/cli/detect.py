@@ -33,6 +33,15 @@ def add_parser(sub) -> None:
     p = sub.add_parser("detect", help="detect (and classify) objects; catalogue on stdout or --out")
     add_field_args(p)
     add_render_args(p)
+    add_run_args(p)
+    p.add_argument("--out", type=Path, help="write the catalogue to this file instead of stdout, in "
+                                            "the format its suffix names (.csv, .fits, .ecsv, .reg "
+                                            "for DS9, ...); suffix and folder are checked first")
+    p.set_defaults(run=run)
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """The detector's and the classifier's options (detect and batch share them)."""
     p.add_argument("--method", choices=("auto", "yolo", "sep"), default="auto",
                    help="yolo when its weights ship (auto), or the sep baseline")
     p.add_argument("--threshold", type=float, default=3.0, help="sep threshold in sigma")
@@ -51,10 +60,6 @@ def add_parser(sub) -> None:
     p.add_argument("--detect-tta", action="store_true",
                    help="YOLO with flip test-time augmentation: each tile also seen flipped "
                         "three ways and the views fused (about 4x the detection time)")
-    p.add_argument("--out", type=Path, help="write the catalogue to this file instead of stdout, in "
-                                            "the format its suffix names (.csv, .fits, .ecsv, .reg "
-                                            "for DS9, ...); suffix and folder are checked first")
-    p.set_defaults(run=run)
 
 
 def run_settings_of(args: argparse.Namespace):

@@ -112,31 +112,19 @@ class SepDetector:
         return objects, objects["flux"] / (rms * np.sqrt(np.maximum(objects["npix"], 1)))
 
     def _strips(self, field: LazyField, progress: Progress | None) -> tuple[np.ndarray, np.ndarray]:
-        """Objects and S/N of a lazy field, strip by strip (field row coordinates).
-
-        Each strip keeps the objects whose centre lies in its own rows, give or take
-        :data:`SEAM_PX`: two strips measure an object on their seam a little
-        differently, so both may keep it, and the later one's copy is dropped.
-        """
-        rows = max(4 * STRIP_OVERLAP, STRIP_PIXELS // max(field.width, 1))
-        found, snrs = [], []
-        for y0 in range(0, field.height, rows):
-            lo, hi = max(0, y0 - STRIP_OVERLAP), min(field.height, y0 + rows + STRIP_OVERLAP)
-            kept = self._strip_objects(field, lo, hi, y0 - SEAM_PX, y0 + rows + SEAM_PX)
-            if kept is not None:
-                if found:
-                    kept = _without_seam_copies(found[-1], *kept)
-                found.append(kept[0])
-                snrs.append(kept[1])
+        """Objects and S/N of a lazy field, strip by strip (field row coordinates)."""
+        layout = strip_layout(field.height, field.width)
+        found = []
+        for k, strip in enumerate(layout):
+            found.append(self.strip_objects(field, strip))
             if progress:
-                progress(min(1.0, (y0 + rows) / field.height), f"sep: rows {y0 + rows} of {field.height}")
-        if not found:
-            raise GalaxyCoreError("The field has no finite pixels, so there is nothing to detect.")
-        return np.concatenate(found), np.concatenate(snrs)
+                progress((k + 1) / len(layout), f"sep: strip {k + 1} of {len(layout)}")
+        return join_strips(found)
 
-    def _strip_objects(self, field: LazyField, lo: int, hi: int, own_lo: float,
-                       own_hi: float) -> tuple[np.ndarray, np.ndarray] | None:
-        """The objects (field rows) of rows ``lo:hi`` centred in [own_lo, own_hi); None if blank."""
+    def strip_objects(self, field: LazyField, strip: Strip) -> tuple[np.ndarray, np.ndarray] | None:
+        """The objects (field rows) and S/N of one strip, those centred in its own rows give or
+        take :data:`SEAM_PX`; None for a strip of blank pixels."""
+        lo, hi, own_lo, own_hi = strip.lo, strip.hi, strip.own_lo - SEAM_PX, strip.own_hi + SEAM_PX
         strip = field.rows(lo, hi)
         luminance = strip[0] if len(strip) == 1 else np.nanmean(strip, axis=0)
         try:
@@ -206,6 +194,43 @@ class SepDetector:
             for i in order
         ]
         return numbered(detections)
+
+
+@dataclass(frozen=True)
+class Strip:
+    """Rows ``lo:hi`` of a field, read to find the objects centred in its own rows ``own_lo:own_hi``."""
+
+    lo: int
+    hi: int
+    own_lo: int
+    own_hi: int
+
+
+def strip_layout(height: int, width: int) -> list[Strip]:
+    """The strips sep reads a field of ``height`` x ``width`` px in (:data:`STRIP_PIXELS` each,
+    overlapping by :data:`STRIP_OVERLAP` rows; their own rows partition the field)."""
+    rows = max(4 * STRIP_OVERLAP, STRIP_PIXELS // max(width, 1))
+    return [Strip(max(0, y0 - STRIP_OVERLAP), min(height, y0 + rows + STRIP_OVERLAP), y0,
+                  min(height, y0 + rows)) for y0 in range(0, height, rows)]
+
+
+def join_strips(found: list[tuple[np.ndarray, np.ndarray] | None]) -> tuple[np.ndarray, np.ndarray]:
+    """The strips' objects and S/N in one array each, in strip order.
+
+    Two strips measure an object on their seam a little differently, so both may
+    keep it; the later strip's copy (within :data:`SEAM_PX`) is dropped.
+    """
+    objects, snrs = [], []
+    for kept in found:
+        if kept is None:
+            continue
+        if objects:
+            kept = _without_seam_copies(objects[-1], *kept)
+        objects.append(kept[0])
+        snrs.append(kept[1])
+    if not objects:
+        raise GalaxyCoreError("The field has no finite pixels, so there is nothing to detect.")
+    return np.concatenate(objects), np.concatenate(snrs)
 
 
 def _without_seam_copies(before: np.ndarray, objects: np.ndarray,

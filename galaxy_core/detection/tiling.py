@@ -33,8 +33,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from galaxy_core.detection.boxes import merge_boxes
+from galaxy_core.detection.base import numbered
+from galaxy_core.detection.boxes import clip_boxes, merge_boxes
 from galaxy_core.display.picture import ArrayPicture, Picture, as_picture
+from galaxy_core.sky import with_sky
+from galaxy_core.types import Detection
+
+#: The learned detector's tile side (its input size) and the tiles' overlap, px: objects up to
+#: the overlap long lie whole in some tile.
+TILE_PX = 640
+OVERLAP_PX = 96
 
 #: predict(tiles) -> per tile (tile-local edge boxes (n, 4), scores (n,), labels (n,)).
 Predict = Callable[[list[np.ndarray]], Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]]
@@ -250,6 +258,24 @@ def tile_sources(image: np.ndarray | Picture, jobs: Sequence[TileJob], *, tile: 
         factor = coarse_factor(picture.height, picture.width, tile)
         sources["coarse"] = ArrayPicture(picture.coarse(factor))
     return sources
+
+
+def finish_tiles(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, names: dict[int, str], *,
+                 iou: float, conf: float, height: int, width: int, wcs=None) -> list[Detection]:
+    """The tiles' boxes merged across seams and kept from ``conf``: the field's detections,
+    best first, numbered, clipped to the field, labelled by ``names`` (class id -> label),
+    with RA/Dec when ``wcs`` is given."""
+    boxes, scores, labels = merge_boxes(boxes, scores, labels, iou=iou)
+    keep = scores >= conf
+    boxes = clip_boxes(boxes[keep], height, width)
+    detections = [
+        Detection(id=0, x_min=float(b[0]), y_min=float(b[1]), x_max=float(b[2]),
+                  y_max=float(b[3]), x=float((b[0] + b[2]) / 2), y=float((b[1] + b[3]) / 2),
+                  score=float(s), label=names.get(int(c), "object"))
+        for b, s, c in zip(boxes, scores[keep], labels[keep], strict=True)
+        if b[2] - b[0] > 0 and b[3] - b[1] > 0
+    ]
+    return with_sky(numbered(detections), wcs)
 
 
 def detect_tiled(image: np.ndarray | Picture, predict: Predict, *, tile: int, overlap: int,

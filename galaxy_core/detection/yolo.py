@@ -43,16 +43,13 @@ from galaxy_core.detection.base import (
     DetectSettings,
     Progress,
     as_factor,
-    numbered,
     score_floor,
 )
-from galaxy_core.detection.boxes import clip_boxes, merge_boxes
 from galaxy_core.detection.flip_tta import with_flips
 from galaxy_core.display.picture import ArrayPicture, Picture, as_rgb_uint8
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.shipped import DETECTOR_WEIGHTS as DEFAULT_WEIGHTS
 from galaxy_core.shipped import REPO_ROOT
-from galaxy_core.sky import with_sky
 from galaxy_core.types import Detection, Field
 
 #: Largest picture accepted as one array (pixels, about 20000 x 20000); a field rendered window by
@@ -107,10 +104,9 @@ class YoloDetector:
     sees_render = SEES_RENDER["yolo"]
 
     def __init__(self, weights: str | Path | None = None, *, conf: float = OPERATING_FLOOR["yolo"],
-                 iou: float = 0.5,
-                 tile: int = 640, overlap: int = 96, margin: float = 2.0, coarse: bool = True,
-                 batch: int = 8, upsample: float = 1, tta: bool = False,
-                 backend: str = "auto") -> None:
+                 iou: float = 0.5, tile: int = tiling.TILE_PX, overlap: int = tiling.OVERLAP_PX,
+                 margin: float = 2.0, coarse: bool = True, batch: int = 8, upsample: float = 1,
+                 tta: bool = False, backend: str = "auto") -> None:
         path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
         if not path.is_file():
             raise GalaxyCoreError(
@@ -195,11 +191,8 @@ class YoloDetector:
     def finish(self, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, *, height: int,
                width: int, conf: float, wcs=None) -> list[Detection]:
         """Merged across tiles, kept from ``conf``: the field's detections, numbered, with RA/Dec."""
-        boxes, scores, labels = merge_boxes(boxes, scores, labels, iou=self.iou)
-        keep = scores >= conf
-        detections = self._to_detections(boxes[keep], scores[keep], labels[keep],
-                                          height=height, width=width)
-        return with_sky(numbered(detections), wcs)
+        return tiling.finish_tiles(boxes, scores, labels, self.names, iou=self.iou, conf=conf,
+                                   height=height, width=width, wcs=wcs)
 
     def _factor(self, upsample) -> int | float:
         """A valid small-object factor: one of ``UPSAMPLE_FACTORS`` that fits the tiles."""
@@ -229,17 +222,6 @@ class YoloDetector:
             out.append((xyxy.reshape(-1, 4), b.conf.cpu().numpy().astype(float),
                         b.cls.cpu().numpy().astype(int)))
         return out
-
-    def _to_detections(self, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, *,
-                       height: int, width: int) -> list[Detection]:
-        boxes = clip_boxes(boxes, height, width)
-        return [
-            Detection(id=0, x_min=float(b[0]), y_min=float(b[1]), x_max=float(b[2]),
-                      y_max=float(b[3]), x=float((b[0] + b[2]) / 2), y=float((b[1] + b[3]) / 2),
-                      score=float(s), label=self.names.get(int(c), "object"))
-            for b, s, c in zip(boxes, scores, labels, strict=True)
-            if b[2] - b[0] > 0 and b[3] - b[1] > 0
-        ]
 
 
 def _valid_conf(conf) -> float:

@@ -112,12 +112,13 @@ class WindowedPicture(Picture):
     read in row order (tiles, detections sorted by y) render each row about once.
     """
 
-    def __init__(self, source, plan: RenderPlan, *, strip_pixels: int = STRIP_PIXELS) -> None:
+    def __init__(self, source, plan: RenderPlan, *, strip_pixels: int = STRIP_PIXELS,
+                 sky: tuple[np.ndarray, float] | None = None) -> None:
         self.source, self.plan = source, plan
         self.height, self.width = source.height, source.width
         self.strip_rows = max(1, strip_pixels // max(self.width, 1))
         self._strip: tuple[int, np.ndarray] | None = None
-        self._sky: tuple[np.ndarray, float] | None = None
+        self._sky = sky  # the border's sky when already measured (by another worker's scan)
 
     def rows(self, y0: int, y1: int) -> np.ndarray:
         """Rendered rows ``y0:y1`` at full width."""

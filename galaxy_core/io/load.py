@@ -229,7 +229,7 @@ def open_field(paths: Sequence[str | Path], *, hdu: int | str | None = None,
     The pixel limit ``max_pixels`` (per band) applies either way.
     """
     paths = [Path(p) for p in paths]
-    lazy = _lazy_if_large(paths, hdu, hold_bytes)
+    lazy = lazy_if_large(paths, hdu, hold_bytes)
     if lazy is None:
         if len(paths) == 3:
             return load_bands(paths, hdu=hdu, max_pixels=max_pixels, notes=notes)
@@ -242,7 +242,7 @@ def open_field(paths: Sequence[str | Path], *, hdu: int | str | None = None,
     return lazy
 
 
-def _lazy_if_large(paths: Sequence[Path], hdu, hold_bytes: int) -> LazyField | None:
+def lazy_if_large(paths: Sequence[Path], hdu, hold_bytes: int) -> LazyField | None:
     """A LazyField of uncompressed FITS files holding more than ``hold_bytes``, else None."""
     for path in paths:
         if not path.is_file():
