@@ -26,7 +26,7 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from app.jobs import RunQueue, release_memory
+from app.jobs import RunQueue, limit_arenas, release_memory
 from galaxy_core import pipeline, shipped
 from galaxy_core.catalog.table import to_frame
 from galaxy_core.display import RenderSettings, downsample, preview_scale, render
@@ -184,6 +184,7 @@ def preview_store() -> SizedLRU:
 @st.cache_resource
 def run_queue() -> RunQueue:
     """The process's one queue of model runs."""
+    limit_arenas()
     return RunQueue(on_idle=release_memory)
 
 
@@ -276,9 +277,23 @@ def preview_uri(loaded: LoadedField, settings: RenderSettings,
                 max_side: int = DISPLAY_MAX_SIDE) -> tuple[str, int]:
     """The display render as a JPEG data URI, and its block size."""
     def make():
-        rgb, factor = preview_rgb(loaded, settings, max_side)
-        return data_uri(rgb, fmt="JPEG"), factor
+        jpeg, factor = preview_jpeg(loaded, settings, max_side)
+        return f"data:image/jpeg;base64,{base64.b64encode(jpeg).decode()}", factor
     return preview_store().get_or_make(("uri", loaded.key, settings_key(settings), max_side), make)
+
+
+def preview_jpeg(loaded: LoadedField, settings: RenderSettings,
+                 max_side: int = DISPLAY_MAX_SIDE, *, flip: bool = False) -> tuple[bytes, int]:
+    """The display render as JPEG bytes (``flip``: row 0 at the bottom, as FITS are shown), and
+    its block size."""
+    def make():
+        rgb, factor = preview_rgb(loaded, settings, max_side)
+        buf = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(rgb[::-1] if flip else rgb)).save(buf, format="JPEG",
+                                                                               quality=88)
+        return buf.getvalue(), factor
+    return preview_store().get_or_make(("jpeg", loaded.key, settings_key(settings), max_side, flip),
+                                       make)
 
 
 #: Most cells of a field's hover grid: about 0.6 MB of the figure sent on each view change.

@@ -8,6 +8,8 @@ with short headers that needs no horizontal scrolling.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -17,13 +19,18 @@ from app import caching
 from galaxy_core.display.annotate import draw_boxes
 from galaxy_core.display.colours import colour_of
 from galaxy_core.morphology.reliability import ReliabilityRule
-from galaxy_core.morphology.views import AugmentedView, agreement, augmented_views
 from galaxy_core.types import CLASS_NAMES, Detection
+
+if TYPE_CHECKING:  # the views need torch: imported when a panel first shows them
+    from galaxy_core.morphology.views import AugmentedView
 
 CUTOUT_PX = 200
 #: Views per row of the augmentation preview.
 VIEWS_PER_ROW = 4
 #: Column headers of the views' probability table.
+#: Short names of the views, for their one-word captions.
+SHORT_VIEW = {"colour-jittered": "colour", "perspective-warped": "warped", "low-resolution": "low-res",
+              "train preset": "preset", "greyscale": "grey"}
 SHORT_CLASS = {"Spiral": "Spiral", "Spiral_Barred": "Barred", "Elliptical": "Ellipt.",
                "On_Edge": "Edge-on", "Irregular": "Irreg.", "Star/Artifact": "Star/art."}
 DETECTOR_STAR_TEXT = (
@@ -60,6 +67,8 @@ def probability_chart(probs: tuple[float, ...], *, height: int = 200) -> go.Figu
 
 def cached_views(stored: caching.StoredRun, d: Detection, seed: int) -> list[AugmentedView]:
     """The augmentation preview of one detection of one stored run (computed by the core, once)."""
+    from galaxy_core.morphology.views import augmented_views
+
     def make():
         return augmented_views(caching.classifier(), stored.result.rgb, d, others=stored.boxes(),
                                seed=seed)
@@ -90,13 +99,15 @@ def unreliable_text(d: Detection, rule: ReliabilityRule) -> str:
 
 
 def detection_detail(d: Detection, stored: caching.StoredRun, *, origin_lower: bool,
-                     rule: ReliabilityRule | None = None, on_close=None) -> None:
+                     rule: ReliabilityRule | None = None, on_close=None, title: bool = True) -> None:
     """The panel of one detection of a stored run; ``rule``: the classifier's reliability rule,
-    ``on_close``: the callback of its Close button (none without)."""
+    ``on_close``: the callback of its Close button (none without), ``title``: whether it
+    names the detection (a dialog has its own title)."""
     rgb = stored.result.rgb
     head, close = st.columns([5, 1], vertical_alignment="center")
-    with head:
-        st.subheader(f"#{d.id} {d.label}")
+    if title:
+        with head:
+            st.subheader(f"#{d.id} {d.label}")
     if on_close is not None:
         with close:
             st.button("", key="close_detail", icon=":material/close:", help="Close this panel",
@@ -148,10 +159,13 @@ def augmentation_preview(d: Detection, stored: caching.StoredRun, *, origin_lowe
             with col:
                 shown = view.image[::-1] if origin_lower else view.image
                 st.image(np.ascontiguousarray(shown), width="stretch")
-                st.caption(f"{view.name}: **{SHORT_CLASS[view.label]}** {view.probs[best]:.2f}")
+                st.caption(f"{SHORT_VIEW.get(view.name, view.name)}  \n"
+                           f"**{SHORT_CLASS[view.label]}** {view.probs[best]:.2f}")
     st.markdown("**All six probabilities of each view**")
     with st.container(key="augmentation_probs"):
         st.table(views_table(views))
+    from galaxy_core.morphology.views import agreement
+
     agree = agreement(views, d.label)
     if d.detector_label == "star":
         st.caption(f"The classifier calls {agree} of {len(views)} views {d.label} "

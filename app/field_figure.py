@@ -139,7 +139,7 @@ def field_figure(image_uri: str, *, block: int, width: int, height: int, origin_
                  df: pd.DataFrame, text: RowText | None = None, sep: Sequence[Detection] = (),
                  selected_id: int | None = None, hover: dict | None = None, grid_lines=None,
                  counts: dict[str, int] | None = None, banner: str | None = None,
-                 height_px: int | None = None) -> dict:
+                 height_px: int | None = None, width_px: int | None = None) -> dict:
     """The figure (a plotly.js dict): display image, hover grid, one box shape and marker trace
     per group, optional sep overlay, graticule, and a banner over the field (a run's progress).
 
@@ -153,8 +153,9 @@ def field_figure(image_uri: str, *, block: int, width: int, height: int, origin_
         selected_id: a detection to highlight.
         hover: the hover grid's trace (:func:`hover_trace`); grid_lines: a graticule to draw.
         counts: each group's count for the legend (default: its rows in ``df``).
-        height_px: the height the figure is drawn at (the page fits it to its box; this is
-            the height of its first frame, :mod:`app.viewport`).
+        height_px, width_px: the size the figure is drawn at (the page fits it to its box;
+            these set its first frame, :mod:`app.viewport`, and where the legend goes: beside
+            the field where the field leaves room there, else under it).
     """
     offset = (block - 1) / 2.0  # centre of the first display pixel, in field pixels
     data: list[dict] = [{"type": "image", "source": image_uri, "x0": offset, "y0": offset,
@@ -215,14 +216,29 @@ def field_figure(image_uri: str, *, block: int, width: int, height: int, origin_
         "xaxis": {**axis, "range": [-0.5, width - 0.5]},
         "yaxis": {**axis, "range": y_range, "scaleanchor": "x"},
         "margin": {"l": 44, "r": 8, "t": 8, "b": 24}, "dragmode": "zoom", "autosize": True,
-        "legend": {"orientation": "v", "x": 1.01, "y": 1.0, "xanchor": "left", "yanchor": "top",
-                   "font": {"size": 11}, "itemclick": False, "itemdoubleclick": False},
+        "legend": legend_place(width, height, width_px, height_px),
         "uirevision": "field", "hovermode": "closest", "hoverdistance": 12,
         "clickmode": "event+select", "shapes": shapes, "annotations": annotations,
     }
     if height_px:
         layout["height"] = int(height_px)
     return {"data": data, "layout": layout}
+
+
+#: Width the legend takes beside the field, px.
+LEGEND_PX = 230
+
+
+def legend_place(width: int, height: int, width_px: int | None, height_px: int | None) -> dict:
+    """The legend beside the field when the field, fitted to the figure, leaves that much room
+    to its right (a wide window, a tall field), else in one row under it."""
+    common = {"font": {"size": 11}, "itemclick": False, "itemdoubleclick": False}
+    if width_px and height_px:
+        fitted_width = min(width_px - 52, (height_px - 32) * width / height)
+        if width_px - 52 - fitted_width < LEGEND_PX:
+            return {**common, "orientation": "h", "x": 0, "y": -0.02, "xanchor": "left",
+                    "yanchor": "top"}
+    return {**common, "orientation": "v", "x": 1.01, "y": 0.94, "xanchor": "left", "yanchor": "top"}
 
 
 def marker_curves(spec: dict) -> list[int]:

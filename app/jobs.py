@@ -32,6 +32,8 @@ QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed"
 ORPHAN_S = 45.0
 #: Finished jobs stay this long (s) so their watchers can collect the result or the error.
 KEEP_FINISHED_S = 300.0
+#: While idle, memory freed by closed sessions is handed back about this often (s).
+IDLE_S = 30.0
 
 
 class RunCancelled(Exception):
@@ -75,6 +77,7 @@ class Job:
     watchers: dict[str, float] = field(default_factory=dict)
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     done: threading.Event = field(default_factory=threading.Event, repr=False)
+    samples: deque = field(default_factory=lambda: deque(maxlen=64), repr=False)
 
     @property
     def active(self) -> bool:
@@ -87,6 +90,7 @@ class Job:
     def report(self, fraction: float, message: str) -> None:
         """Progress from the work; raises :class:`RunCancelled` once nobody wants the job."""
         self.fraction, self.message = min(max(float(fraction), 0.0), 1.0), message
+        self.samples.append((time.monotonic(), self.fraction))
         if self.cancel.is_set():
             raise RunCancelled(self.key)
 
@@ -103,11 +107,19 @@ class Job:
             return 0.0
         return (self.finished or time.monotonic()) - self.started
 
-    def left_s(self) -> float:
-        """Expected seconds until it finishes (its estimate less its running time, at least 1)."""
+    def left_s(self, window_s: float = 20.0) -> float:
+        """Expected seconds until it finishes: its estimate less its running time, or, when
+        longer, what its progress over the last ``window_s`` seconds says (at least 1)."""
         if not self.active:
             return 0.0
-        return max(1.0, self.estimate_s - self.elapsed_s())
+        left = max(1.0, self.estimate_s - self.elapsed_s())
+        if self.samples:
+            now, (t1, f1) = time.monotonic(), self.samples[-1]
+            older = [(t, f) for t, f in self.samples if now - t <= window_s and f < f1]
+            if older and t1 > older[0][0]:
+                rate = (f1 - older[0][1]) / (t1 - older[0][0])
+                left = max(left, (1.0 - f1) / rate)
+        return left
 
 
 class RunQueue:
@@ -126,6 +138,7 @@ class RunQueue:
         self._threads = [threading.Thread(target=self._work, name=f"run-worker-{i}", daemon=True)
                          for i in range(self.workers)]
         self._work_fns: dict[int, Callable[[Job], Any]] = {}
+        self._last_idle = 0.0
         for t in self._threads:
             t.start()
 
@@ -239,8 +252,14 @@ class RunQueue:
         while True:
             with self._cond:
                 while not self._waiting:
-                    self._cond.wait(timeout=30.0)
-                    self._prune()
+                    if not self._cond.wait(timeout=IDLE_S):
+                        self._prune()
+                        if self._idle_due():
+                            self._cond.release()
+                            try:
+                                self._on_idle()
+                            finally:
+                                self._cond.acquire()
                 job = self._waiting.popleft()
                 work = self._work_fns.get(id(job))
                 job.state, job.started = RUNNING, time.monotonic()
@@ -258,12 +277,40 @@ class RunQueue:
             with self._cond:
                 self._running.remove(job)
                 self._finish(job, **outcome)
-                idle = not self._running and not self._waiting
-            if idle and self.on_idle is not None:
-                try:
-                    self.on_idle()
-                except Exception:  # releasing memory is best effort
-                    log.exception("Releasing memory after the last run failed")
+                due = self._idle_due()
+            job = work = outcome = None  # nothing of the run stays referenced by this thread
+            if due:
+                self._on_idle()
+
+    def _idle_due(self) -> bool:
+        """Whether nothing runs or waits and ``on_idle`` was not called lately (lock held)."""
+        if self._running or self._waiting or self.on_idle is None:
+            return False
+        now = time.monotonic()
+        if now - self._last_idle < IDLE_S / 2:
+            return False
+        self._last_idle = now
+        return True
+
+    def _on_idle(self) -> None:
+        try:
+            self.on_idle()
+        except Exception:  # releasing memory is best effort
+            log.exception("Releasing memory after the runs failed")
+
+
+#: glibc's M_ARENA_MAX: with one malloc arena per thread, the memory of a run made on one
+#: thread stays with that thread's arena long after the run is gone.
+_M_ARENA_MAX = -8
+
+
+def limit_arenas(n: int = 2) -> None:
+    """Cap glibc's malloc arenas at ``n`` (best effort; no-op elsewhere), so freed memory can be
+    handed back instead of staying spread over many per-thread arenas."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, n)
+    except (OSError, AttributeError):
+        pass
 
 
 def release_memory() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,9 +25,7 @@ import streamlit as st  # noqa: E402
 
 from app import caching, url_state  # noqa: E402
 from app.detail_panel import detection_detail  # noqa: E402
-from app.export_panel import export_panel  # noqa: E402
 from app.field_figure import class_order  # noqa: E402
-from app.field_info import field_info  # noqa: E402
 from app.field_source import field_picker  # noqa: E402
 from app.guard import StepFailed, guarded  # noqa: E402
 from app.review_panel import (  # noqa: E402
@@ -66,21 +65,40 @@ CSS = """<style>
                   padding-right: 1.5rem; max-width: none;}
 .st-key-field_box {height: calc(100vh - OFFSETpx) !important; min-height: MINpx;
                   flex: none !important;}
-.st-key-field_box .st-key-field_plot {height: 100% !important; flex: 1 1 auto !important;}
+.st-key-field_box {position: relative;}
+.st-key-field_box .st-key-field_plot {height: 100% !important; flex: 1 1 auto !important;
+                                      position: relative; z-index: 1;}
+.st-key-field_picture {position: absolute !important; inset: 8px 200px 24px 44px; z-index: 0;
+                       pointer-events: none;}
+.st-key-field_box:has(.st-key-field_plot .main-svg) .st-key-field_picture {visibility: hidden;}
+.st-key-field_picture img {width: 100% !important; height: 100% !important; object-fit: contain;
+                           max-height: none !important;}
+.st-key-field_picture [data-testid="stImageContainer"], .st-key-field_picture .stImage,
+.st-key-field_picture [data-testid="stFullScreenFrame"], .st-key-field_picture .stElementContainer
+    {width: 100% !important; height: 100% !important;}
 .st-key-field_box [data-testid="stFullScreenFrame"], .st-key-field_box .stPlotlyChart
     {height: 100% !important;}
 .st-key-inspect_row [data-testid="stHorizontalBlock"] {flex-wrap: wrap; row-gap: 1rem;}
-.st-key-inspect_row [data-testid="stColumn"]:first-child {min-width: min(560px, 100%);}
-.st-key-inspect_row [data-testid="stColumn"]:last-child {min-width: min(400px, 100%);}
+.st-key-inspect_row [data-testid="stColumn"]:has(.st-key-field_col) {min-width: min(560px, 100%);}
+.st-key-inspect_row [data-testid="stColumn"]:has(.st-key-detail_col) {min-width: min(420px, 100%);}
 .st-key-augmentation_probs table {font-size: 0.8rem; width: 100%;}
 .st-key-augmentation_probs th, .st-key-augmentation_probs td {padding: 2px 4px !important;}
 </style>"""
 #: Window height (px) not given to the field: the page's top, its status line and the tabs.
 FIELD_OFFSET_PX = 160
 MIN_FIELD_PX = 380
+#: Width of the (open) sidebar, px.
+SIDEBAR_PX = 300
+#: Narrowest window (px) with room for the field and the detail panel side by side; in a
+#: narrower one the panel opens over the field.
+BESIDE_MIN_WIDTH = 1280
+
+
+log = logging.getLogger("galaxy_app")
 
 
 def main() -> None:
+    start = time.perf_counter()
     st.set_page_config(page_title="Galaxy inspector", page_icon=":material/blur_on:", layout="wide")
     st.markdown(CSS.replace("OFFSET", str(FIELD_OFFSET_PX)).replace("MIN", str(MIN_FIELD_PX)),
                 unsafe_allow_html=True)
@@ -89,6 +107,8 @@ def main() -> None:
         page()
     except StepFailed:
         pass  # the failed step showed its message; the steps after it depend on it
+    finally:
+        log.info("page drawn in %.3f s", time.perf_counter() - start)
 
 
 def page() -> None:
@@ -121,6 +141,8 @@ def page() -> None:
                 stretch_preview(loaded, render_settings)
     if tab_info.open:
         with tab_info, guarded("showing the header"):
+            from app.field_info import field_info
+
             field_info(field)
     url_state.write(url_state.params_of(loaded.key, render_settings, default_settings(field),
                                         run_settings))
@@ -149,7 +171,11 @@ def page() -> None:
         with status, guarded("running the sep baseline"):
             sep = sep_baseline(loaded.key, loaded)
     with status_line:
-        st.caption(_status_line(loaded, view, len(shown), len(df), len(sep)))
+        if result.detections or result.complete:
+            st.caption(_status_line(loaded, view, len(shown), len(df), len(sep)))
+        else:
+            st.caption(f"**{loaded.stem or field.name}** ({field.width:,} x {field.height:,} px): "
+                       f"{result.method} is looking for objects...")
     if tab_inspect.open:
         with tab_inspect:
             _inspect(loaded, view, render_settings, filters, gdf, shown, sep, rule)
@@ -163,12 +189,23 @@ def page() -> None:
                 meta = result_provenance(field, result, threshold=filters.min_score,
                                          classes=tuple(labels))
                 view_key = (stored.key, filters.min_score, filters.hidden, filters.honest)
-                export_panel(rows, loaded, result.rgb, meta=meta, view_key=view_key)
+                from app import export_panel  # astropy's and the regions package's writers
+
+                export_panel.export_panel(rows, loaded, result.rgb, meta=meta, view_key=view_key)
 
 
 def field_height(size: tuple[int, int] | None) -> int:
     """The field's height for a window of ``size`` (the CSS gives its box the same)."""
     return max(MIN_FIELD_PX, (size[1] if size else 900) - FIELD_OFFSET_PX)
+
+
+def field_width(size: tuple[int, int] | None, *, beside: bool) -> int | None:
+    """The field's width for a window of ``size`` (the sidebar and the page's margins taken
+    off, and the detail panel's share when it is beside the field); None when unknown."""
+    if size is None:
+        return None
+    main = size[0] - SIDEBAR_PX - 48
+    return int(main * 0.6) if beside else main
 
 
 def _status_line(loaded, view: RunView, visible: int, total: int, n_sep: int = 0) -> str:
@@ -178,13 +215,12 @@ def _status_line(loaded, view: RunView, visible: int, total: int, n_sep: int = 0
     notes += ["4 flips"] if result.detect_tta else []
     extras = f" ({', '.join(notes)})" if notes else ""
     how = f"{result.method} detector{extras}{' + classifier' if result.classified else ''}"
-    made = ("so far" if not result.complete else
-            f"in {result.seconds:.1f} s, kept for these settings")
+    made = "so far" if not result.complete else f"in {result.seconds:.1f} s"
     sep = f"; sep baseline: {n_sep} objects" if n_sep else ""
     return (f"Showing {visible} of {total} detections of **{loaded.stem or f.name}** "
-            f"({f.width:,} x {f.height:,} px): {how}, scoring {result.floor:.2f} or more, {made}{sep}. "
-            "Hover for position, value" + (" and RA/Dec" if f.wcs is not None else "")
-            + "; click a box to open it; scroll to zoom, double-click to reset.")
+            f"({f.width:,} x {f.height:,} px): {how}, scoring {result.floor:.2f} or more, {made}{sep}."
+            " Hover: position, value" + (", RA/Dec" if f.wcs is not None else "")
+            + "; click a box: its details.")
 
 
 def _empty_field(loaded, render_settings, view: RunView) -> None:
@@ -193,12 +229,14 @@ def _empty_field(loaded, render_settings, view: RunView) -> None:
 
     from galaxy_core.catalog.table import to_frame
 
-    banner = "Waiting for a free worker..." if view.job is not None and view.job.state == "queued" \
+    banner = "Waiting in the queue..." if view.job is not None and view.job.state == "queued" \
         else "Detecting..."
     preview = caching.preview_uri(loaded, render_settings)
     empty = to_frame([]).assign(group=pd.Series(dtype=object))
+    window = st.session_state.get("window")
     field_view(loaded, preview, empty, 0, (), counts={}, sky_grid=False, banner=banner,
-               height_px=field_height(st.session_state.get("window")))
+               height_px=field_height(window), width_px=field_width(window, beside=False),
+               picture=caching.preview_jpeg(loaded, render_settings, flip=loaded.origin_lower)[0])
 
 
 def _close_detail() -> None:
@@ -217,17 +255,28 @@ def _inspect(loaded, view: RunView, render_settings, filters, gdf, shown, sep, r
         banner = ("Detecting..." if not result.detections else
                   f"Classifying: {done:,} of {len(result.detections):,}" if result.classified else None)
     counts = gdf["group"].value_counts().to_dict()
+    window = st.session_state.get("window")
+    beside = det is not None and (window is None or window[0] >= BESIDE_MIN_WIDTH)
+    if det is not None and not beside:  # too narrow for both: the panel opens over the field
+        @st.dialog(f"#{det.id} {det.label}", width="large", on_dismiss=_close_detail)
+        def panel() -> None:
+            with guarded("opening the detection"):
+                detection_detail(det, stored, origin_lower=loaded.origin_lower, rule=rule,
+                                 title=False)
+        panel()
     with st.container(key="inspect_row"):
-        field_col, detail_col = st.columns([3, 2]) if det is not None else (st.container(), None)
-        with field_col, guarded("drawing the field"):
+        field_col, detail_col = st.columns([3, 2]) if beside else (st.container(), None)
+        with field_col, st.container(key="field_col"), guarded("drawing the field"):
             preview = caching.preview_uri(loaded, render_settings)
             field_view(loaded, preview, shown, len(gdf), sep, counts=counts,
                        sky_grid=filters.sky_grid, stored=stored, banner=banner,
-                       height_px=field_height(st.session_state.get("window")))
+                       height_px=field_height(window), width_px=field_width(window, beside=beside),
+                       picture=caching.preview_jpeg(loaded, render_settings,
+                                                    flip=loaded.origin_lower)[0])
             if sep and result.method == "yolo":
                 sep_coverage_note(shown, sep, upsample=result.upsample)
         if detail_col is not None:
-            with detail_col, guarded("opening the detection"):
+            with detail_col, st.container(key="detail_col"), guarded("opening the detection"):
                 detection_detail(det, stored, origin_lower=loaded.origin_lower, rule=rule,
                                  on_close=_close_detail)
     with guarded("listing the detections"):

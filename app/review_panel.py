@@ -200,19 +200,24 @@ def _select_from_table() -> None:
 def field_view(loaded: LoadedField, preview: tuple[str, int], shown: pd.DataFrame, total: int,
                sep: tuple[Detection, ...], *, counts: dict[str, int], sky_grid: bool,
                stored: StoredRun | None = None, banner: str | None = None,
-               height_px: int | None = None) -> None:
+               height_px: int | None = None, width_px: int | None = None,
+               picture: bytes | None = None) -> None:
     """The zoomable field with the visible boxes, filling the space it is given; a click
-    selects a detection."""
+    selects a detection.  ``picture`` (the display render as JPEG, oriented as shown) is
+    drawn under the plot, so the field shows before Plotly has loaded in the browser."""
     uri, block = preview
     f = loaded.field
     spec = field_figure(uri, block=block, width=f.width, height=f.height,
                         origin_lower=loaded.origin_lower, df=shown,
                         text=stored.row_text() if stored is not None else None, sep=sep,
                         selected_id=open_detection(), hover=caching.hover_trace(loaded),
-                        counts=counts, banner=banner, height_px=height_px,
+                        counts=counts, banner=banner, height_px=height_px, width_px=width_px,
                         grid_lines=caching.graticule(loaded) if sky_grid else None)
     st.session_state["marker_curves"] = marker_curves(spec)
     with st.container(key="field_box"):
+        if picture is not None:  # drawn at once, under the plot while Plotly loads in the browser
+            with st.container(key="field_picture"):
+                st.image(picture, width="stretch")
         st.plotly_chart(PreparedFigure(spec), key="field_plot", on_select=_select_from_plot,
                         selection_mode=("points",),
                         height="stretch",

@@ -157,6 +157,7 @@ def _work(loaded: LoadedField, render_settings: RenderSettings, settings: pipeli
             job.publish(StoredRun(partial, key))
 
         method = settings.resolved_method()
+        job.report(0.0, "Loading the models")
         detector = _Locked(pipeline.detector_for(method)) if method == "yolo" else None
         clf = caching.classifier() if settings.classifies else None
         result = pipeline.run(loaded.field, render_settings, settings, detector=detector,
