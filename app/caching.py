@@ -363,6 +363,7 @@ class StoredRun:
     _frame: pd.DataFrame | None = field(default=None, repr=False)
     _boxes: np.ndarray | None = field(default=None, repr=False)
     _text: object = field(default=None, repr=False)
+    _derived: dict = field(default_factory=dict, repr=False)
 
     @property
     def complete(self) -> bool:
@@ -380,6 +381,15 @@ class StoredRun:
             if self._frame is None:
                 self._frame = to_frame(list(self.result.detections))
             return self._frame
+
+    def derived(self, key: Hashable, make: Callable[[], object]):
+        """A value derived from this run, made once per ``key`` (treat it as read-only)."""
+        with self.lock:
+            if key in self._derived:
+                return self._derived[key]
+        value = make()
+        with self.lock:
+            return self._derived.setdefault(key, value)
 
     def row_text(self):
         """Each detection's box path and hover text for the field figure (written once)."""

@@ -21,6 +21,8 @@ from galaxy_core.catalog.table import from_frame
 from galaxy_core.display.annotate import draw_boxes, png_bytes
 from galaxy_core.types import Field
 
+#: Fields up to this many pixels get their annotated PNG made with the page; larger ones on request.
+PNG_AT_ONCE_PX = 4_000_000
 FORMATS = (
     ("CSV", "csv", "csv", "text/csv"),
     ("VOTable", "votable", "vot", "application/x-votable+xml"),
@@ -65,8 +67,13 @@ def export_panel(df: pd.DataFrame, loaded: LoadedField, rgb, *, meta: dict, view
                                key=f"download_{fmt}", on_click="ignore", icon=":material/download:",
                                help=export.units_note() if fmt == "csv" else None)
     with cols[-1], guarded("drawing the annotated field"):
-        data = store.get_or_make(("export", view_key, "png"),
-                                 lambda: _png_of_view(rgb, df, loaded.field))
+        f = loaded.field
+        key = ("export", view_key, "png")
+        if f.width * f.height > PNG_AT_ONCE_PX and key not in store:
+            if not st.button("Make the annotated PNG", key="make_png", icon=":material/image:",
+                             help=f"The full {f.width:,} x {f.height:,} px render with the boxes shown."):
+                return
+        data = store.get_or_make(key, lambda: _png_of_view(rgb, df, f))
         st.download_button("Annotated PNG", data=data, file_name=f"{loaded.stem or 'field'}_annotated.png",
                            mime="image/png", key="download_png", on_click="ignore",
                            icon=":material/image:")

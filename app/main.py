@@ -161,7 +161,8 @@ def page() -> None:
         return
     result = stored.result
     df = stored.frame()
-    gdf = with_groups(df, filters, classifying=result.classified and not result.complete)
+    classifying = result.classified and not result.complete
+    gdf = with_groups(df, filters, classifying=classifying, stored=stored)
     with groups_box, guarded("listing the classes"):
         group_chooser(gdf["group"], filters)
         untrusted_note(gdf["group"], rule)
@@ -244,7 +245,8 @@ def _close_detail() -> None:
 
 
 def _inspect(loaded, view: RunView, render_settings, filters, gdf, shown, sep, rule) -> None:
-    """The Inspect tab: the field (with the open detection beside it), then the table."""
+    """The Inspect tab: the field (with the open detection beside it), then the table; the
+    legend counts the boxes drawn."""
     stored = view.stored
     result = stored.result
     chosen = open_detection()
@@ -254,7 +256,6 @@ def _inspect(loaded, view: RunView, render_settings, filters, gdf, shown, sep, r
         done = sum(d.probs is not None for d in result.detections)
         banner = ("Detecting..." if not result.detections else
                   f"Classifying: {done:,} of {len(result.detections):,}" if result.classified else None)
-    counts = gdf["group"].value_counts().to_dict()
     window = st.session_state.get("window")
     beside = det is not None and (window is None or window[0] >= BESIDE_MIN_WIDTH)
     if det is not None and not beside:  # too narrow for both: the panel opens over the field
@@ -268,7 +269,7 @@ def _inspect(loaded, view: RunView, render_settings, filters, gdf, shown, sep, r
         field_col, detail_col = st.columns([3, 2]) if beside else (st.container(), None)
         with field_col, st.container(key="field_col"), guarded("drawing the field"):
             preview = caching.preview_uri(loaded, render_settings)
-            field_view(loaded, preview, shown, len(gdf), sep, counts=counts,
+            field_view(loaded, preview, shown, len(gdf), sep, counts=None,
                        sky_grid=filters.sky_grid, stored=stored, banner=banner,
                        height_px=field_height(window), width_px=field_width(window, beside=beside),
                        picture=caching.preview_jpeg(loaded, render_settings,
@@ -281,7 +282,8 @@ def _inspect(loaded, view: RunView, render_settings, filters, gdf, shown, sep, r
                                  on_close=_close_detail)
     with guarded("listing the detections"):
         detection_picker(shown, gdf["id"].tolist())
-        detection_table(stored, shown, origin_lower=loaded.origin_lower)
+        detection_table(stored, shown, origin_lower=loaded.origin_lower, everything=gdf,
+                        colouring=(filters.honest, result.classified and not result.complete))
 
 
 main()

@@ -86,9 +86,15 @@ def view_controls(*, has_wcs: bool) -> Filters:
     return Filters(float(min_score), hidden, order, bool(sep_overlay), bool(honest), bool(sky_grid))
 
 
-def with_groups(df: pd.DataFrame, filters: Filters, *, classifying: bool) -> pd.DataFrame:
-    """The catalogue with its display group per row (a new frame; the stored one is shared)."""
-    return df.assign(group=display_groups(df, honest=filters.honest, classifying=classifying))
+def with_groups(df: pd.DataFrame, filters: Filters, *, classifying: bool,
+                stored: StoredRun | None = None) -> pd.DataFrame:
+    """The catalogue with its display group per row (a new frame, made once per run and
+    colouring when ``stored`` is given; shared: do not modify it)."""
+    def make() -> pd.DataFrame:
+        return df.assign(group=display_groups(df, honest=filters.honest, classifying=classifying))
+    if stored is None:
+        return make()
+    return stored.derived(("groups", filters.honest, classifying), make)
 
 
 def visible(df: pd.DataFrame, filters: Filters) -> pd.DataFrame:
@@ -125,7 +131,7 @@ def group_chooser(groups: pd.Series, filters: Filters) -> None:
 
 def table_frame(df: pd.DataFrame, thumbs: list[str]) -> pd.DataFrame:
     """The table shown: thumbnail, id, class, trust, score, uncertainty, top classes,
-    probabilities, size, position."""
+    probabilities, size, position (the rows of ``df``, index kept)."""
     trust = trusted(df).to_numpy()
     group = df["group"].to_numpy(object) if "group" in df else df["label"].to_numpy(object)
     out = pd.DataFrame({
@@ -134,7 +140,7 @@ def table_frame(df: pd.DataFrame, thumbs: list[str]) -> pd.DataFrame:
                     for t, g in zip(trust, group, strict=True)],
         "score": df["score"].to_numpy(), "uncertainty": uncertainty(df).to_numpy(),
         "top classes": top_classes(df, k=2).to_numpy(),
-    })
+    }, index=df.index)
     for name in CLASS_NAMES:
         out[name] = df[name].to_numpy()
     out["size"] = df["extent_px"].to_numpy()
@@ -224,15 +230,25 @@ def field_view(loaded: LoadedField, preview: tuple[str, int], shown: pd.DataFram
                         config={"scrollZoom": True, "displaylogo": False, "responsive": True})
 
 
-def detection_table(stored: StoredRun, shown: pd.DataFrame, *, origin_lower: bool) -> None:
-    """The sortable table (first TABLE_MAX_ROWS rows in the chosen order); a row click selects."""
+def detection_table(stored: StoredRun, shown: pd.DataFrame, *, origin_lower: bool,
+                    everything: pd.DataFrame | None = None, colouring: tuple = ()) -> None:
+    """The sortable table (first TABLE_MAX_ROWS rows in the chosen order); a row click selects.
+
+    ``everything``: all the run's rows with their groups (``colouring`` names how they were
+    grouped), whose table rows are written once and picked from on each rerun."""
     head = shown.head(TABLE_MAX_ROWS)
     thumbs = stored.thumbnails(head["id"].tolist(), origin_lower=origin_lower)
     st.session_state["table_ids"] = head["id"].tolist()
     if len(shown) > TABLE_MAX_ROWS:
         st.caption(f"The first {TABLE_MAX_ROWS} of {len(shown)} rows in this order; click a circle "
                    "in the field to open any other. The exports hold them all.")
-    st.dataframe(table_frame(head, thumbs), key="table", on_select=_select_from_table,
+    if everything is not None and len(head):
+        rows = stored.derived(("table", *colouring),
+                              lambda: table_frame(everything, [""] * len(everything)))
+        table = rows.loc[head.index].assign(cutout=thumbs)
+    else:
+        table = table_frame(head, thumbs)
+    st.dataframe(table, key="table", on_select=_select_from_table,
                  selection_mode="single-row", hide_index=True, column_config=TABLE_COLUMNS,
                  row_height=64, height=460)
 
