@@ -35,6 +35,7 @@ from galaxy_core.display.picture import ArrayPicture, Picture, WindowedPicture, 
 from galaxy_core.display.render import plan_render
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.io.mosaic import LazyField, is_lazy
+from galaxy_core.morphology.int8 import predict_int8, quantised
 from galaxy_core.types import CLASS_NAMES, STAR_CLASS, Detection, Field
 
 
@@ -200,26 +201,46 @@ def _classify(picture: Picture, detections: Sequence[Detection], boxes: np.ndarr
     from galaxy_core.morphology.framing import frame_detection
 
     size = classifier.input_size
-    probs, extents, snrs = [], [], []
+    cheap = None if tta else quantised(classifier)
+    probs, extents, snrs, nets = [], [], [], []
     for start in range(0, len(detections), batch):
         chunk = detections[start : start + batch]
         framed = [frame_detection(picture, d, size, settings=classifier.framing, others=boxes)
                   for d in chunk]
         extents += [f.extent_px for f in framed]
         snrs += [f.peak_snr for f in framed]
-        crops = np.stack([f.crop for f in framed])
-        probs.append(np.asarray(classifier.predict(crops, tta=tta, framed=True), dtype=float))
+        p, n = _predict(classifier, cheap, np.stack([f.crop for f in framed]), chunk, tta)
+        probs.append(p)
+        nets += n
         if on_batch:
-            done = _with_classes(detections, np.concatenate(probs), extents, snrs, classifier)
+            done = _with_classes(detections, np.concatenate(probs), extents, snrs, nets, classifier)
             on_batch(done + list(detections[len(done):]))
         if progress:
             progress(min(1.0, (start + len(chunk)) / len(detections)),
                      f"Classified {start + len(chunk)} of {len(detections)} objects")
-    return _with_classes(detections, np.concatenate(probs), extents, snrs, classifier)
+    return _with_classes(detections, np.concatenate(probs), extents, snrs, nets, classifier)
+
+
+def _predict(classifier, cheap, crops: np.ndarray, chunk: Sequence[Detection],
+             tta: bool) -> tuple[np.ndarray, list[str]]:
+    """Probabilities of framed crops and the network each came from: the quantised one
+    (:mod:`galaxy_core.morphology.int8`) for objects too small to be trusted, when it ships."""
+    rule = classifier.reliability
+    small = np.zeros(len(chunk), bool)
+    if cheap is not None and rule is not None:
+        small = np.array([2 * max(d.width, d.height) < rule.min_extent_px for d in chunk])
+    if not small.any():
+        return np.asarray(classifier.predict(crops, tta=tta, framed=True), float), ["float32"] * len(chunk)
+    tiny = predict_int8(cheap, crops[small], classifier.temperature)
+    probs = np.zeros((len(chunk), tiny.shape[1]))
+    probs[small] = tiny
+    if (~small).any():
+        probs[~small] = classifier.predict(crops[~small], tta=tta, framed=True)
+    return probs, ["int8" if s else "float32" for s in small]
 
 
 def _with_classes(detections: Sequence[Detection], probs: np.ndarray, extents: Sequence[float],
-                  snrs: Sequence[float], classifier) -> list[Detection]:
+                  snrs: Sequence[float], nets: Sequence[str], classifier) -> list[Detection]:
     """``detections`` (the first ``len(probs)`` of them) with their classes and size figures."""
     grid, rule = classifier.accuracy_grid, classifier.reliability
     accuracy = (grid.expected_accuracy(extents, snrs) if grid is not None
@@ -229,9 +250,9 @@ def _with_classes(detections: Sequence[Detection], probs: np.ndarray, extents: S
         replace(d, probs=tuple(float(p) for p in row), label=class_label(row, d.label),
                 detector_label=d.label, extent_px=extent, peak_snr=snr,
                 morph_accuracy=None if np.isnan(acc) or d.label == "star" else float(acc),
-                morph_reliable=bool(ok))
-        for d, row, extent, snr, acc, ok in zip(detections, probs, extents, snrs, accuracy,
-                                                reliable, strict=False)
+                morph_reliable=bool(ok), class_precision=net)
+        for d, row, extent, snr, acc, ok, net in zip(detections, probs, extents, snrs, accuracy,
+                                                     reliable, nets, strict=False)
     ]
 
 

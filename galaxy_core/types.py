@@ -116,6 +116,9 @@ class Detection:
         morph_reliable: whether the class can be trusted by the classifier's own
             :class:`~galaxy_core.morphology.reliability.ReliabilityRule` (large
             and bright enough), or None when unclassified.
+        class_precision: the network that gave the probabilities: ``"float32"``, or
+            ``"int8"`` (the quantised one, :mod:`galaxy_core.morphology.int8`, for objects
+            too small to be trusted); None when unclassified.
         detector_label: the detector's own label (``"galaxy"``, ``"star"`` or
             ``"object"``) once ``label`` holds a class, else None.
     """
@@ -138,6 +141,7 @@ class Detection:
     morph_accuracy: float | None = None
     detector_label: str | None = None
     morph_reliable: bool | None = None
+    class_precision: str | None = None
 
     @property
     def width(self) -> float:

@@ -8,9 +8,11 @@ over the sky noise in the rendered picture), ``morph_accuracy`` (the accuracy
 measured on validation galaxies of that extent and S/N; NaN where not
 measured), ``morph_reliable`` (True when the class can be trusted: large
 enough and, where measured, bright enough, by the classifier's own rule; see
-:mod:`galaxy_core.morphology.reliability`) and ``detector_label`` (the detector's
+:mod:`galaxy_core.morphology.reliability`), ``detector_label`` (the detector's
 own label, ``galaxy``/``star``/``object``, of a classified detection; empty
-otherwise).  Pixel columns are 0-based (see galaxy_core.types).
+otherwise) and ``class_precision`` (the network that classified it: ``float32``,
+or ``int8`` for objects too small to be trusted, :mod:`galaxy_core.morphology.int8`;
+empty when unclassified).  Pixel columns are 0-based (see galaxy_core.types).
 
 >>> from galaxy_core.types import Detection
 >>> df = to_frame([Detection(1, 0, 0, 4, 4, 2, 2, 0.9)])
@@ -30,7 +32,7 @@ from galaxy_core.types import CLASS_NAMES, Detection
 BOX_COLUMNS = ("id", "x_min", "y_min", "x_max", "y_max", "x", "y", "score", "label")
 SKY_COLUMNS = ("ra", "dec")
 SIZE_COLUMNS = ("extent_px", "peak_snr", "morph_accuracy", "morph_reliable")
-DETECTOR_COLUMNS = ("detector_label",)
+DETECTOR_COLUMNS = ("detector_label", "class_precision")
 COLUMNS: tuple[str, ...] = BOX_COLUMNS + CLASS_NAMES + SKY_COLUMNS + SIZE_COLUMNS + DETECTOR_COLUMNS
 
 #: Units of each numeric column, for FITS/ECSV exports.
@@ -50,13 +52,13 @@ def to_frame(detections: Sequence[Detection]) -> pd.DataFrame:
         rows.append(
             (d.id, d.x_min, d.y_min, d.x_max, d.y_max, d.x, d.y, d.score, d.label, *probs,
              np.nan if d.ra is None else d.ra, np.nan if d.dec is None else d.dec,
-             *size, bool(d.morph_reliable), d.detector_label or "")
+             *size, bool(d.morph_reliable), d.detector_label or "", d.class_precision or "")
         )
     df = pd.DataFrame(rows, columns=list(COLUMNS))
-    text = ("id", "label", "morph_reliable", "detector_label")
+    text = ("id", "label", "morph_reliable", "detector_label", "class_precision")
     df = df.astype({c: "float64" for c in COLUMNS if c not in text})
     return df.astype({"id": "int64", "label": "str", "morph_reliable": "bool",
-                      "detector_label": "str"})
+                      "detector_label": "str", "class_precision": "str"})
 
 
 def from_frame(df: pd.DataFrame) -> list[Detection]:
@@ -75,6 +77,7 @@ def from_frame(df: pd.DataFrame) -> list[Detection]:
                 **{k: None if pd.isna(rec.get(k, np.nan)) else float(rec[k])
                    for k in ("extent_px", "peak_snr", "morph_accuracy")},
                 detector_label=_text_or_none(rec.get("detector_label")),
+                class_precision=_text_or_none(rec.get("class_precision")),
                 morph_reliable=bool(rec["morph_reliable"]) if probs is not None else None,
             )
         )

@@ -22,7 +22,6 @@ about 1.5 s more on the first field of each new size.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import logging
 import os
@@ -48,6 +47,7 @@ from galaxy_core.detection.base import (
 from galaxy_core.detection.flip_tta import with_flips
 from galaxy_core.display.picture import ArrayPicture, Picture, as_rgb_uint8
 from galaxy_core.errors import GalaxyCoreError
+from galaxy_core.morphology.onnx_network import SOURCE_KEY, export_source, file_sha256
 from galaxy_core.shipped import DETECTOR_WEIGHTS as DEFAULT_WEIGHTS
 from galaxy_core.shipped import REPO_ROOT
 from galaxy_core.types import Detection, Field
@@ -61,8 +61,6 @@ MAX_UPSAMPLED_PIXELS = 100_000_000
 _THREADS = torch.get_num_threads()
 #: Inference engines: "auto" takes ONNX Runtime when a matching export is beside the .pt.
 BACKENDS = ("auto", "onnx", "torch")
-#: ONNX metadata key holding the SHA-256 of the .pt an export was made from.
-SOURCE_KEY = "galaxy_core_source_sha256"
 #: Held while ultralytics' logger level is lowered, so concurrent sessions restore it in turn.
 _QUIET_LOCK = threading.RLock()
 #: Confidence floor of each view under test-time augmentation: a fused score is the
@@ -245,21 +243,6 @@ def _as_picture(rgb: np.ndarray | Picture) -> Picture:
     return ArrayPicture(np.ascontiguousarray(image))
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _onnx_source(path: Path) -> str | None:
-    """The source hash recorded in an ONNX export by :func:`export_onnx` (None if unreadable)."""
-    try:
-        import onnx
-
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception:  # not ONNX, truncated, or the package is missing
-        return None
-    return {p.key: p.value for p in model.metadata_props}.get(SOURCE_KEY)
-
-
 def onnx_export_of(pt: Path) -> Path | None:
     """``pt``'s ONNX export beside it (same name, ``.onnx``), or None.
 
@@ -269,7 +252,7 @@ def onnx_export_of(pt: Path) -> Path | None:
     onnx_path = Path(pt).with_suffix(".onnx")
     if not onnx_path.is_file() or importlib.util.find_spec("onnxruntime") is None:
         return None
-    return onnx_path if _onnx_source(onnx_path) == _sha256(Path(pt)) else None
+    return onnx_path if export_source(onnx_path) == file_sha256(Path(pt)) else None
 
 
 def _engine(path: Path, backend: str) -> tuple[Path, str]:
@@ -313,7 +296,7 @@ def export_onnx(weights: str | Path, out: str | Path | None = None) -> Path:
 
         model = onnx.load(str(made))
         entry = model.metadata_props.add()
-        entry.key, entry.value = SOURCE_KEY, _sha256(pt)
+        entry.key, entry.value = SOURCE_KEY, file_sha256(pt)
         out.parent.mkdir(parents=True, exist_ok=True)
         onnx.save(model, str(out))
     return out

@@ -11,8 +11,10 @@ second, nothing written to disk), so it can never go stale.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,6 +23,35 @@ from galaxy_core.errors import GalaxyCoreError
 
 #: Inference engines of :class:`~galaxy_core.morphology.classifier.Classifier`.
 BACKENDS = ("auto", "onnx", "torch")
+#: ONNX metadata key of the SHA-256 of the weights file an ONNX file was made from.
+SOURCE_KEY = "galaxy_core_source_sha256"
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file (hex)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def export_source(path: Path) -> str | None:
+    """The source hash an ONNX file records under :data:`SOURCE_KEY` (None if unreadable)."""
+    try:
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # not ONNX, truncated, or the package is missing
+        return None
+    return {p.key: p.value for p in model.metadata_props}.get(SOURCE_KEY)
+
+
+def session_options(threads: int | None = None):
+    """ONNX Runtime options: ``threads`` intra-op threads (default torch's), quiet."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(threads or torch.get_num_threads())
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return options
 
 
 def onnx_available() -> bool:
@@ -58,10 +89,7 @@ class OnnxNetwork:
                 torch.onnx.export(model.eval(), torch.zeros((1, *input_shape)), buffer,
                                   input_names=["x"], output_names=["y"],
                                   dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, dynamo=False)
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = int(threads or torch.get_num_threads())
-            options.inter_op_num_threads = 1
-            options.log_severity_level = 3
+            options = session_options(threads)
             self._session = ort.InferenceSession(buffer.getvalue(), options,
                                                  providers=["CPUExecutionProvider"])
         except Exception as err:  # the exporter and ORT raise many unrelated types

@@ -35,7 +35,7 @@ def test_columns_in_the_fixed_order(detections):
     df = to_frame([*detections, small])
     assert list(df.columns) == [
         "id", "x_min", "y_min", "x_max", "y_max", "x", "y", "score", "label", *CLASS_NAMES, "ra", "dec",
-        "extent_px", "peak_snr", "morph_accuracy", "morph_reliable", "detector_label",
+        "extent_px", "peak_snr", "morph_accuracy", "morph_reliable", "detector_label", "class_precision",
     ]
     assert df.loc[0, "Elliptical"] == 0.6
     assert np.isnan(df.loc[1, "Spiral"]) and np.isnan(df.loc[0, "ra"])
