@@ -35,7 +35,6 @@ from galaxy_core.display.picture import ArrayPicture, Picture, WindowedPicture, 
 from galaxy_core.display.render import plan_render
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.io.mosaic import LazyField, is_lazy
-from galaxy_core.morphology.int8 import predict_int8, quantised
 from galaxy_core.types import CLASS_NAMES, STAR_CLASS, Detection, Field
 
 
@@ -199,6 +198,7 @@ def _classify(picture: Picture, detections: Sequence[Detection], boxes: np.ndarr
               on_batch: Callable[[list[Detection]], None] | None) -> list[Detection]:
     """:func:`classify` in the given order."""
     from galaxy_core.morphology.framing import frame_detection
+    from galaxy_core.morphology.int8 import quantised
 
     size = classifier.input_size
     cheap = None if tta else quantised(classifier)
@@ -225,6 +225,8 @@ def _predict(classifier, cheap, crops: np.ndarray, chunk: Sequence[Detection],
              tta: bool) -> tuple[np.ndarray, list[str]]:
     """Probabilities of framed crops and the network each came from: the quantised one
     (:mod:`galaxy_core.morphology.int8`) for objects too small to be trusted, when it ships."""
+    from galaxy_core.morphology.int8 import predict_int8
+
     rule = classifier.reliability
     small = np.zeros(len(chunk), bool)
     if cheap is not None and rule is not None:
