@@ -71,6 +71,10 @@ def nbytes(obj) -> int:
         return obj.nbytes()
     if isinstance(obj, tuple | list):
         return sum(nbytes(o) for o in obj) + 64
+    if isinstance(obj, dict):
+        return sum(nbytes(v) for v in obj.values()) + 64 * len(obj) + 64
+    if isinstance(obj, pd.DataFrame):
+        return int(obj.memory_usage(deep=True).sum())
     return 1024
 
 

@@ -12,6 +12,7 @@ traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -187,7 +188,8 @@ def page() -> None:
             else:
                 rows = shown.sort_values("id").drop(columns="group")
                 labels = class_order(rows["label"].tolist())
-                meta = result_provenance(field, result, threshold=filters.min_score,
+                named = dataclasses.replace(field, name=loaded.stem or field.name)
+                meta = result_provenance(named, result, threshold=filters.min_score,
                                          classes=tuple(labels))
                 view_key = (stored.key, filters.min_score, filters.hidden, filters.honest)
                 from app import export_panel  # astropy's and the regions package's writers

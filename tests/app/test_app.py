@@ -782,10 +782,15 @@ def test_bad_upload_shows_the_message_not_a_traceback(name, content, needle):
 def test_three_band_upload_names_its_exports_after_the_bands(monkeypatch):
     import streamlit
 
-    names = []
+    from app import export_panel
+
+    names, metas = [], []
     real = streamlit.download_button
     monkeypatch.setattr(streamlit, "download_button",
                         lambda *a, **k: names.append(k["file_name"]) or real(*a, **k))
+    real_panel = export_panel.export_panel
+    monkeypatch.setattr(export_panel, "export_panel", lambda *a, **k: (
+        metas.append(k["meta"]), real_panel(*a, **k)))
     at = started("bands")
     assert any("R, G and B" in i.value for i in at.sidebar.info)
     for i, band in enumerate(("f814w", "f606w", "f435w")):
@@ -800,6 +805,7 @@ def test_three_band_upload_names_its_exports_after_the_bands(monkeypatch):
     assert "abell_f814w+f606w+f435w_detections.csv" in names
     assert "abell_f814w+f606w+f435w_detections.vot" in names
     assert "abell_f814w+f606w+f435w_annotated.png" in names
+    assert metas[-1]["FIELD"] == "abell_f814w+f606w+f435w"  # the files' own header says so too
 
 
 def test_three_bands_of_different_sizes_are_refused():
