@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -87,9 +88,14 @@ def annotate(rgb: np.ndarray, layers: list[tuple[np.ndarray, tuple[int, int, int
     im.quantize(colors=64).save(path, optimize=True)
 
 
-def synthetic_section(det: YoloDetector, lib, seeds: list[int], size: int, results: dict,
-                      conf: float, cuts: tuple[float, ...] = (5.0, 10.0, 20.0), tag: str = "") -> None:
-    print(f"\n== Held-out synthetic fields: {len(seeds)} x {size}x{size} px, default asinh render ==")
+def truth_boxes(truth: pd.DataFrame) -> np.ndarray:
+    """The truth table's boxes, (N, 4) x_min, y_min, x_max, y_max."""
+    return truth[["x_min", "y_min", "x_max", "y_max"]].to_numpy(float)
+
+
+def heldout_runs(det: YoloDetector, lib, seeds: list[int], size: int, conf: float,
+                 tag: str = "") -> list[tuple[pd.DataFrame, dict]]:
+    """(truth, {"yolo": detections, "sep": detections}) per held-out field; the first one's boxes drawn."""
     sep_det = SepDetector()
     runs = []
     for seed in seeds:
@@ -97,79 +103,119 @@ def synthetic_section(det: YoloDetector, lib, seeds: list[int], size: int, resul
         rgb = render(field, RenderSettings())
         runs.append((truth, {"yolo": det(rgb), "sep": sep_det(field)}))
         if seed == seeds[0]:
-            t_boxes = truth[["x_min", "y_min", "x_max", "y_max"]].to_numpy(float)
-            annotate(rgb, [(t_boxes[truth["detectable"].to_numpy(bool)], (0, 160, 255)),
+            annotate(rgb, [(truth_boxes(truth)[truth["detectable"].to_numpy(bool)], (0, 160, 255)),
                            (boxes_of([d for d in runs[-1][1]["yolo"] if d.score >= conf]),
                             (255, 220, 0))],
                      OUT / f"synthetic_heldout_yolo{tag}.png")
-    for cut in cuts:
-        print(f"-- truth: isophotal S/N >= {cut:g} (matches to fainter real objects ignored) --")
-        ev = {"yolo": {"iou": [], "centre": []}, "sep": {"iou": [], "centre": []}}
-        blends = {"yolo": [0, 0], "sep": [0, 0]}
-        n_obj = 0
-        for truth, dets in runs:
-            truth = truth.assign(detectable=truth["detectable"] & (truth["snr"] >= cut))
-            det_rows = truth["detectable"].to_numpy(bool)
-            n_obj += int(det_rows.sum())
-            t_boxes = truth[["x_min", "y_min", "x_max", "y_max"]].to_numpy(float)
-            overlap = box_iou(t_boxes, t_boxes) > 0
-            np.fill_diagonal(overlap, False)
-            blended = (overlap & det_rows[None, :]).any(axis=1) & det_rows
-            for name, found_dets in dets.items():
-                b, sc = boxes_of(found_dets), np.array([d.score for d in found_dets])
-                for mode in ("iou", "centre"):
-                    ev[name][mode].append(evaluate_boxes(b, sc, truth, mode=mode))
-                e = ev[name]["iou"][-1]
-                found = np.zeros(len(truth), dtype=bool)
-                m = match_boxes(b, sc, t_boxes, mode="iou")
-                keep = (m >= 0) & (sc >= (conf if name == "yolo" else 0.0))
-                found[m[keep]] = True
-                found &= e.detectable
-                blends[name][0] += int((found & blended).sum())
-                blends[name][1] += int(blended.sum())
-        print(f"{n_obj} objects")
-        for name in ("yolo", "sep"):
-            row = {}
+    return runs
+
+
+def blended_objects(t_boxes: np.ndarray, detectable: np.ndarray) -> np.ndarray:
+    """Detectable objects whose box overlaps another detectable object's box."""
+    overlap = box_iou(t_boxes, t_boxes) > 0
+    np.fill_diagonal(overlap, False)
+    return (overlap & detectable[None, :]).any(axis=1) & detectable
+
+
+def found_objects(b: np.ndarray, sc: np.ndarray, t_boxes: np.ndarray, detectable: np.ndarray,
+                  floor: float) -> np.ndarray:
+    """Detectable objects matched (IoU >= 0.5) by a box scoring at least ``floor``."""
+    found = np.zeros(len(t_boxes), dtype=bool)
+    m = match_boxes(b, sc, t_boxes, mode="iou")
+    keep = (m >= 0) & (sc >= floor)
+    found[m[keep]] = True
+    return found & detectable
+
+
+def evaluate_cut(runs: list, cut: float, conf: float) -> tuple[dict, dict, int]:
+    """Against the truth of S/N >= ``cut``: per detector and match mode the evaluations, per detector
+    [blended objects found, blended objects], and the number of objects."""
+    ev = {"yolo": {"iou": [], "centre": []}, "sep": {"iou": [], "centre": []}}
+    blends = {"yolo": [0, 0], "sep": [0, 0]}
+    n_obj = 0
+    for truth, dets in runs:
+        truth = truth.assign(detectable=truth["detectable"] & (truth["snr"] >= cut))
+        det_rows = truth["detectable"].to_numpy(bool)
+        n_obj += int(det_rows.sum())
+        t_boxes = truth_boxes(truth)
+        blended = blended_objects(t_boxes, det_rows)
+        for name, found_dets in dets.items():
+            b, sc = boxes_of(found_dets), np.array([d.score for d in found_dets])
             for mode in ("iou", "centre"):
-                p, r = precision_recall(ev[name][mode], conf if name == "yolo" else 0.0)
-                ap = average_precision(ev[name][mode])
-                row[mode] = dict(precision=round(p, 4), recall=round(r, 4), ap50=round(ap, 4))
-                print(f"{name:4s} [{mode:6s} match] precision {p:.3f}  recall {r:.3f}  "
-                      f"AP{'@0.5' if mode == 'iou' else '(centre)'} {ap:.3f}")
-            found, total = blends[name]
-            row["blend_recall_iou"] = round(found / max(total, 1), 4)
-            print(f"{name:4s} recall (IoU) on blended objects (box overlaps another's): "
-                  f"{found}/{total} = {found / max(total, 1):.3f}")
-            results[f"synthetic_{name}_snr{cut:g}"] = row
+                ev[name][mode].append(evaluate_boxes(b, sc, truth, mode=mode))
+            found = found_objects(b, sc, t_boxes, ev[name]["iou"][-1].detectable,
+                                  conf if name == "yolo" else 0.0)
+            blends[name][0] += int((found & blended).sum())
+            blends[name][1] += int(blended.sum())
+    return ev, blends, n_obj
+
+
+def report_cut(ev: dict, blends: dict, cut: float, conf: float, results: dict) -> None:
+    """Print and store precision, recall, AP and blend recall of both detectors at one S/N cut."""
+    for name in ("yolo", "sep"):
+        row = {}
+        for mode in ("iou", "centre"):
+            p, r = precision_recall(ev[name][mode], conf if name == "yolo" else 0.0)
+            ap = average_precision(ev[name][mode])
+            row[mode] = dict(precision=round(p, 4), recall=round(r, 4), ap50=round(ap, 4))
+            print(f"{name:4s} [{mode:6s} match] precision {p:.3f}  recall {r:.3f}  "
+                  f"AP{'@0.5' if mode == 'iou' else '(centre)'} {ap:.3f}")
+        found, total = blends[name]
+        row["blend_recall_iou"] = round(found / max(total, 1), 4)
+        print(f"{name:4s} recall (IoU) on blended objects (box overlaps another's): "
+              f"{found}/{total} = {found / max(total, 1):.3f}")
+        results[f"synthetic_{name}_snr{cut:g}"] = row
+
+
+def completeness_in_bin(runs: list, name: str, lo: float, hi: float, conf: float) -> tuple[dict, int]:
+    """Detectable objects of S/N in [lo, hi) that detector ``name`` finds, by match mode, and their number."""
+    got = {"iou": 0, "centre": 0}
+    n = 0
+    for truth, dets in runs:
+        snr = truth["snr"].to_numpy()
+        in_bin = truth["detectable"].to_numpy(bool) & (snr >= lo) & (snr < hi)
+        n += int(in_bin.sum())
+        kept = [d for d in dets[name] if name == "sep" or d.score >= conf]
+        b = boxes_of(kept)
+        sc = np.array([d.score for d in kept])
+        for mode in got:
+            got[mode] += int((evaluate_boxes(b, sc, truth, mode=mode).found & in_bin).sum())
+    return got, n
+
+
+def completeness_table(runs: list, conf: float, results: dict) -> None:
+    """Print and store both detectors' completeness in each of SNR_BINS."""
     print("completeness vs S/N (IoU >= 0.5 / centre match):      yolo          sep        (n)")
-    for k in range(len(SNR_BINS) - 1):
-        line = f"    S/N {SNR_BINS[k]:>4}-{SNR_BINS[k + 1]:<4}"
-        n = 0
+    for lo, hi in zip(SNR_BINS[:-1], SNR_BINS[1:], strict=True):
+        line = f"    S/N {lo:>4}-{hi:<4}"
         for name in ("yolo", "sep"):
-            got = {"iou": 0, "centre": 0}
-            n = 0
-            for truth, dets in runs:
-                snr = truth["snr"].to_numpy()
-                in_bin = truth["detectable"].to_numpy(bool) & (snr >= SNR_BINS[k]) & (snr < SNR_BINS[k + 1])
-                n += int(in_bin.sum())
-                kept = [d for d in dets[name] if name == "sep" or d.score >= conf]
-                b = boxes_of(kept)
-                sc = np.array([d.score for d in kept])
-                for mode in got:
-                    got[mode] += int((evaluate_boxes(b, sc, truth, mode=mode).found & in_bin).sum())
+            got, n = completeness_in_bin(runs, name, lo, hi, conf)
             line += f"   {got['iou'] / max(n, 1):.3f} / {got['centre'] / max(n, 1):.3f}"
-            results.setdefault(f"completeness_{name}", {})[f"{SNR_BINS[k]}-{SNR_BINS[k + 1]}"] = (
+            results.setdefault(f"completeness_{name}", {})[f"{lo}-{hi}"] = (
                 round(got["iou"] / max(n, 1), 4), round(got["centre"] / max(n, 1), 4), n)
         print(line + f"   ({n})")
 
 
-def real_section(det: YoloDetector, results: dict, conf: float, tag: str = "") -> None:
+def synthetic_section(det: YoloDetector, lib, seeds: list[int], size: int, results: dict,
+                      conf: float, cuts: tuple[float, ...] = (5.0, 10.0, 20.0), tag: str = "") -> None:
+    """Precision, recall, AP, blend recall and completeness of YOLO and sep on held-out synthetic fields."""
+    print(f"\n== Held-out synthetic fields: {len(seeds)} x {size}x{size} px, default asinh render ==")
+    runs = heldout_runs(det, lib, seeds, size, conf, tag)
+    for cut in cuts:
+        print(f"-- truth: isophotal S/N >= {cut:g} (matches to fainter real objects ignored) --")
+        ev, blends, n_obj = evaluate_cut(runs, cut, conf)
+        print(f"{n_obj} objects")
+        report_cut(ev, blends, cut, conf, results)
+    completeness_table(runs, conf, results)
+
+
+def real_fields() -> list[Field]:
+    """The Abell 2744 F105W FITS cutouts and the XDF picture."""
     from astropy.io import fits
     from astropy.wcs import WCS
 
     from galaxy_core.io.demo import xdf_field
 
-    print("\n== Real fields: sep S/N > 10 sources found by YOLO, YOLO boxes sep also finds ==")
     fields = []
     for path in sorted((DATA_DIR / "hst" / "abell2744").glob("abell_2744_*_f105w.fits.gz")):
         with fits.open(path) as hdul:
@@ -177,45 +223,39 @@ def real_section(det: YoloDetector, results: dict, conf: float, tag: str = "") -
             wcs = WCS(hdul[0].header).celestial
         fields.append(Field(data[None], wcs=wcs, name=path.name.split(".")[0]))
     fields.append(xdf_field())
-    totals = dict(sep10=0, sep10_found=0, sep30=0, sep30_found=0, yolo=0, yolo_in_sep=0)
-    sweep = {c: [0, 0, 0, 0] for c in SWEEP_CONFS}  # sep10 found, sep10, confirmed, boxes
-    by_side = np.zeros((2, len(SIDE_BINS) - 1), int)  # sep10 found, sep10 per side bin
-    for field in fields:
-        rgb = render(field, None)
-        every = det(rgb, wcs=field.wcs)
-        scores = np.array([d.score for d in every])
-        seps = SepDetector()(field)
-        sep_xy, snr = centres_and_snr(seps)
-        strong = snr > 10
-        eb = boxes_of(every)
-        inside_all = points_in_boxes(sep_xy, eb)  # (YOLO boxes, sep sources)
-        for c in SWEEP_CONFS:
-            rows = inside_all[scores >= c]
-            got = ((rows.any(axis=0) & strong).sum(), strong.sum(), rows.any(axis=1).sum(), len(rows))
-            sweep[c] = [a + int(b) for a, b in zip(sweep[c], got, strict=True)]
-        keep = scores >= conf
-        yolo = [d for d, k in zip(every, keep, strict=True) if k]
-        yb, sb = eb[keep], boxes_of(seps)
-        inside = inside_all[keep]
-        found = inside.any(axis=0) & strong
-        side = np.maximum(sb[:, 2] - sb[:, 0], sb[:, 3] - sb[:, 1]) if len(sb) else np.zeros(0)
-        by_side[0] += np.histogram(side[found], SIDE_BINS)[0]
-        by_side[1] += np.histogram(side[strong], SIDE_BINS)[0]
-        very = snr > 30
-        totals["sep30"] += int(very.sum())
-        totals["sep30_found"] += int((inside.any(axis=0) & very).sum())
-        yolo_confirmed = inside.any(axis=1)
-        row = dict(size=f"{field.width}x{field.height}", sep_snr10=int(strong.sum()),
-                   sep_snr10_found=int(found.sum()), yolo=len(yolo),
-                   yolo_with_sep=int(yolo_confirmed.sum()))
-        results.setdefault("real", {})[field.name] = row
-        for k, v in (("sep10", strong.sum()), ("sep10_found", found.sum()), ("yolo", len(yolo)),
-                     ("yolo_in_sep", yolo_confirmed.sum())):
-            totals[k] += int(v)
-        print(f"{field.name:38s} {row['size']:>9s}  sep S/N>10: {found.sum():3d}/{strong.sum():3d} "
-              f"found   YOLO boxes with a sep source: {yolo_confirmed.sum():3d}/{len(yolo):3d}")
-        annotate(rgb, [(sb[strong], (0, 160, 255)), (yb, (255, 220, 0))],
-                 OUT / f"real_{field.name}{tag}.png")
+    return fields
+
+
+def measure_real_field(det: YoloDetector, field: Field, conf: float, tag: str = "") -> dict:
+    """Counts of sep's sources inside YOLO boxes and of YOLO boxes holding a sep source, at ``conf``
+    and per SWEEP_CONFS threshold (``sweep``) and sep box side (``by_side``); the boxes drawn."""
+    rgb = render(field, None)
+    every = det(rgb, wcs=field.wcs)
+    scores = np.array([d.score for d in every])
+    seps = SepDetector()(field)
+    sep_xy, snr = centres_and_snr(seps)
+    strong, very = snr > 10, snr > 30
+    eb = boxes_of(every)
+    inside_all = points_in_boxes(sep_xy, eb)  # (YOLO boxes, sep sources)
+    sweep = {}
+    for c in SWEEP_CONFS:  # sep10 found, sep10, confirmed, boxes
+        rows = inside_all[scores >= c]
+        sweep[c] = ((rows.any(axis=0) & strong).sum(), strong.sum(), rows.any(axis=1).sum(), len(rows))
+    keep = scores >= conf
+    yb, sb = eb[keep], boxes_of(seps)
+    inside = inside_all[keep]
+    found = inside.any(axis=0) & strong
+    side = np.maximum(sb[:, 2] - sb[:, 0], sb[:, 3] - sb[:, 1]) if len(sb) else np.zeros(0)
+    annotate(rgb, [(sb[strong], (0, 160, 255)), (yb, (255, 220, 0))], OUT / f"real_{field.name}{tag}.png")
+    return dict(sep10=int(strong.sum()), sep10_found=int(found.sum()), sep30=int(very.sum()),
+                sep30_found=int((inside.any(axis=0) & very).sum()), yolo=int(keep.sum()),
+                yolo_in_sep=int(inside.any(axis=1).sum()), sweep=sweep,
+                by_side=np.stack([np.histogram(side[found], SIDE_BINS)[0],
+                                  np.histogram(side[strong], SIDE_BINS)[0]]))
+
+
+def report_real_totals(totals: dict, by_side: np.ndarray, sweep: dict, results: dict) -> None:
+    """Print and store the figures over all real fields: in all, by sep box side, by score threshold."""
     f1 = totals["sep10_found"] / max(totals["sep10"], 1)
     f2 = totals["yolo_in_sep"] / max(totals["yolo"], 1)
     print(f"all real fields: sep S/N>10 found by YOLO {totals['sep10_found']}/{totals['sep10']} = "
@@ -235,6 +275,28 @@ def real_section(det: YoloDetector, results: dict, conf: float, tag: str = "") -
         results.setdefault("real_by_conf", {})[f"{c:.2f}"] = dict(
             sep10_found_fraction=round(found / max(n10, 1), 4),
             yolo_confirmed_fraction=round(confirmed / max(n, 1), 4), yolo=n)
+
+
+def real_section(det: YoloDetector, results: dict, conf: float, tag: str = "") -> None:
+    """How many of sep's S/N > 10 sources YOLO finds on real fields, and how many YOLO boxes sep confirms."""
+    print("\n== Real fields: sep S/N > 10 sources found by YOLO, YOLO boxes sep also finds ==")
+    fields = real_fields()
+    totals = dict(sep10=0, sep10_found=0, sep30=0, sep30_found=0, yolo=0, yolo_in_sep=0)
+    sweep = {c: [0, 0, 0, 0] for c in SWEEP_CONFS}  # sep10 found, sep10, confirmed, boxes
+    by_side = np.zeros((2, len(SIDE_BINS) - 1), int)  # sep10 found, sep10 per side bin
+    for field in fields:
+        counts = measure_real_field(det, field, conf, tag)
+        for c in SWEEP_CONFS:
+            sweep[c] = [a + int(b) for a, b in zip(sweep[c], counts["sweep"][c], strict=True)]
+        by_side += counts["by_side"]
+        for k in totals:
+            totals[k] += counts[k]
+        row = dict(size=f"{field.width}x{field.height}", sep_snr10=counts["sep10"],
+                   sep_snr10_found=counts["sep10_found"], yolo=counts["yolo"], yolo_with_sep=counts["yolo_in_sep"])
+        results.setdefault("real", {})[field.name] = row
+        print(f"{field.name:38s} {row['size']:>9s}  sep S/N>10: {row['sep_snr10_found']:3d}/{row['sep_snr10']:3d} "
+              f"found   YOLO boxes with a sep source: {row['yolo_with_sep']:3d}/{row['yolo']:3d}")
+    report_real_totals(totals, by_side, sweep, results)
 
 
 def stretch_section(det: YoloDetector, lib, seeds: list[int], size: int, results: dict,

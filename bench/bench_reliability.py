@@ -118,7 +118,8 @@ def print_grid(grid: AccuracyGrid) -> None:
         print(f"{span(a, b):>22s} " + " ".join(f"{c:>14s}" for c in cells))
 
 
-def main(argv: list[str] | None = None) -> AccuracyGrid:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_validation_source(p)
     p.add_argument("--weights", default=None, help="classifier checkpoint (default: the shipped one)")
@@ -135,28 +136,29 @@ def main(argv: list[str] | None = None) -> AccuracyGrid:
     p.add_argument("--json", default=None, help="write the grid here")
     p.add_argument("--update-checkpoint", action="store_true",
                    help="store the grid in the checkpoint as accuracy_grid")
-    args = p.parse_args(argv)
-    import torch
+    return p.parse_args(argv)
 
-    torch.set_num_threads(args.threads)
-    clf = Classifier.load(args.weights)
+
+def load_or_measure_samples(clf: Classifier, args: argparse.Namespace) -> tuple[dict[str, np.ndarray], int]:
+    """The per-galaxy values (from ``--from-samples``, or measured on the validation galaxies) and the
+    number of galaxies."""
     if args.from_samples:
         s = dict(np.load(args.from_samples))
         n_galaxies = int(((s["size_px"] == s["size_px"][0]) & (s["snr"] == s["snr"][0])).sum())
         print(f"{clf!r}\nre-binning {len(s['correct'])} samples from {args.from_samples}")
-    else:
-        images, labels = validation_sets(data=args.data, pack=args.pack, sets=("labelled",))["labelled"]
-        galaxies = labels != STAR
-        images, labels = images[galaxies], labels[galaxies]
-        n_galaxies = len(labels)
-        print(f"{clf!r}\n{n_galaxies} validation galaxies in sky windows {args.context:g}x their extent, "
-              f"PSF FWHM {args.psf:g} px")
-        s = samples(clf, images, labels, args.sizes, args.snr, psf_fwhm_px=args.psf, context=args.context)
-    if args.samples:
-        np.savez_compressed(args.samples, **s)
-    grid = AccuracyGrid.from_samples(s["extent_px"], s["peak_snr"], s["correct"],
-                                     extent_edges_px=EXTENT_EDGES_PX, snr_edges=SNR_EDGES)
-    print_grid(grid)
+        return s, n_galaxies
+    images, labels = validation_sets(data=args.data, pack=args.pack, sets=("labelled",))["labelled"]
+    galaxies = labels != STAR
+    images, labels = images[galaxies], labels[galaxies]
+    print(f"{clf!r}\n{len(labels)} validation galaxies in sky windows {args.context:g}x their extent, "
+          f"PSF FWHM {args.psf:g} px")
+    s = samples(clf, images, labels, args.sizes, args.snr, psf_fwhm_px=args.psf, context=args.context)
+    return s, len(labels)
+
+
+def snr_rule(clf: Classifier, grid: AccuracyGrid) -> float | None:
+    """Print the accuracy by peak S/N of objects of at least the checkpoint's ``min_extent_px``, and
+    return the peak S/N from which they keep it."""
     if clf.reliability is None:
         raise SystemExit("The checkpoint has no min_extent_px: run bench/bench_resolution.py "
                          "--update-checkpoint first.")
@@ -167,13 +169,35 @@ def main(argv: list[str] | None = None) -> AccuracyGrid:
     min_snr = smallest_reliable_snr(grid, min_extent_px=min_extent)
     print(f"morphology reliable from peak S/N {min_snr} (objects >= {min_extent:g} px within "
           f"{SNR_TOLERANCE:g} of their best S/N bin)")
+    return min_snr
+
+
+def store_grid(clf: Classifier, grid: AccuracyGrid, min_snr: float | None, record: dict) -> None:
+    """Write the grid, ``min_peak_snr`` and the record into the classifier's checkpoint."""
+    ckpt = checkpoint.read(clf.path)
+    checkpoint.write(replace(ckpt, accuracy_grid=grid, min_peak_snr=min_snr,
+                             metrics={**ckpt.metrics, "accuracy_grid": record}), clf.path)
+    print(f"checkpoint updated: accuracy_grid stored in {clf.path}")
+
+
+def main(argv: list[str] | None = None) -> AccuracyGrid:
+    """Measure (or re-bin) the samples, print the grid and the S/N rule, store them when asked."""
+    args = parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    clf = Classifier.load(args.weights)
+    s, n_galaxies = load_or_measure_samples(clf, args)
+    if args.samples:
+        np.savez_compressed(args.samples, **s)
+    grid = AccuracyGrid.from_samples(s["extent_px"], s["peak_snr"], s["correct"],
+                                     extent_edges_px=EXTENT_EDGES_PX, snr_edges=SNR_EDGES)
+    print_grid(grid)
+    min_snr = snr_rule(clf, grid)
     record = {"grid": grid.as_dict(), "min_peak_snr": min_snr, "n_galaxies": n_galaxies,
               "sizes_px": args.sizes, "snr": args.snr, "psf_fwhm_px": args.psf, "context": args.context}
     if args.update_checkpoint:
-        ckpt = checkpoint.read(clf.path)
-        checkpoint.write(replace(ckpt, accuracy_grid=grid, min_peak_snr=min_snr,
-                                 metrics={**ckpt.metrics, "accuracy_grid": record}), clf.path)
-        print(f"checkpoint updated: accuracy_grid stored in {clf.path}")
+        store_grid(clf, grid, min_snr, record)
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=1, default=float))
     return grid

@@ -71,7 +71,8 @@ def size_row(clf: Classifier, images: np.ndarray, labels: np.ndarray, n_px: floa
             "predicted_share": {c: round(float((pred == i).mean()), 3) for i, c in enumerate(CLASS_NAMES)}}
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (see the module docstring); ``--rule-psf`` must be one of ``--psf``."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_validation_source(p)
     p.add_argument("--weights", default=None, help="classifier checkpoint (default: the shipped one)")
@@ -90,47 +91,85 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     if args.rule_psf not in args.psf:
         p.error(f"--rule-psf {args.rule_psf:g} is not one of --psf {args.psf}")
+    return args
+
+
+def validation_galaxies(data: str | None, pack: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Framed images and labels of the labelled validation items, stars left out."""
+    images, labels = validation_sets(data=data, pack=pack, sets=("labelled",))["labelled"]
+    galaxies = labels != STAR
+    return images[galaxies], labels[galaxies]
+
+
+def conditions(psfs: list[float], snrs: list[float], sizes: list[float]) -> list[tuple[float, float, float]]:
+    """(PSF, S/N, size) of each row: the galaxies as they are (size inf) once, under the first PSF and
+    S/N, then every size from the largest down, for each PSF and S/N."""
+    return [(psf, snr, n_px) for psf in psfs for snr in snrs for n_px in [np.inf, *sorted(sizes, reverse=True)]
+            if np.isfinite(n_px) or (psf == psfs[0] and snr == snrs[0])]
+
+
+def measure_row(clf: Classifier, images: np.ndarray, labels: np.ndarray, psf: float, snr: float,
+                n_px: float) -> tuple[str, dict]:
+    """One row of the table (:func:`size_row` with its PSF and S/N), printed, and its key."""
+    t0 = time.perf_counter()
+    row = size_row(clf, images, labels, n_px, psf_fwhm_px=psf, snr=snr)
+    row["psf_fwhm_px"], row["snr"] = psf, (snr if np.isfinite(n_px) else 0.0)
+    noise = f"_snr{snr:g}" if snr > 0 and np.isfinite(n_px) else ""
+    key = f"psf{psf:g}{noise}_size{'full' if row['size_px'] is None else f'{n_px:g}'}"
+    share = " ".join(f"{v:.2f}" for v in row["predicted_share"].values())
+    print(f"{psf:5.1f} {snr:4g} {'as is' if row['size_px'] is None else f'{n_px:g}':>6s} "
+          f"{row['median_extent_px']:8.1f} {row['accuracy']:6.3f} {row['galaxy_class_accuracy']:7.3f} "
+          f"{row['balanced_accuracy']:6.3f} {row['called_star']:6.3f}  {share}  "
+          f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    return key, row
+
+
+def size_table(clf: Classifier, images: np.ndarray, labels: np.ndarray, args: argparse.Namespace) -> dict:
+    """{key: row} for every PSF, S/N and size asked for, printed as a table."""
+    print(f"{'PSF':>5s} {'S/N':>4s} {'size':>6s} {'measured':>8s} {'acc':>6s} {'gal acc':>7s} {'bal':>6s} "
+          f"{'Star':>6s}  predicted share (" + ", ".join(CLASS_NAMES) + ")")
+    rows = {}
+    for psf, snr, n_px in conditions(args.psf, args.snr, args.sizes):
+        key, row = measure_row(clf, images, labels, psf, snr, n_px)
+        rows[key] = row
+    return rows
+
+
+def reliability_rule(rows: dict, rule_psf: float) -> float | None:
+    """The smallest size from which accuracy stays above the floor, from the noiseless ``rule_psf`` rows."""
+    rule_rows = {r["size_px"]: r["accuracy"] for r in rows.values()
+                 if r["psf_fwhm_px"] == rule_psf and r["snr"] == 0 and r["size_px"] is not None}
+    return smallest_reliable_size(rule_rows)
+
+
+def store_threshold(clf: Classifier, threshold: float | None, results: dict) -> None:
+    """Write ``min_extent_px`` and the figures into the classifier's checkpoint."""
+    if threshold is None:
+        raise SystemExit("No size reaches the accuracy floor; the checkpoint was not updated.")
+    ckpt = checkpoint.read(clf.path)
+    checkpoint.write(replace(ckpt, min_extent_px=threshold,
+                             metrics={**ckpt.metrics, "resolution": results}), clf.path)
+    print(f"checkpoint updated: min_extent_px = {threshold:g}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Measure the table, print the reliability threshold, store it when asked; returns the figures."""
+    args = parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
     clf = Classifier.load(args.weights)
-    images, labels = validation_sets(data=args.data, pack=args.pack, sets=("labelled",))["labelled"]
-    galaxies = labels != STAR
-    images, labels = images[galaxies], labels[galaxies]
+    images, labels = validation_galaxies(args.data, args.pack)
     print(f"{clf!r}\n{len(labels)} validation galaxies; framed side {images.shape[1]} px, "
           f"galaxy extent about {clf.framing.fill * images.shape[1]:.0f} px")
-    results = {"n": int(len(labels)), "rows": {}}
-    header = (f"{'PSF':>5s} {'S/N':>4s} {'size':>6s} {'measured':>8s} {'acc':>6s} {'gal acc':>7s} {'bal':>6s} "
-              f"{'Star':>6s}  predicted share (" + ", ".join(CLASS_NAMES) + ")")
-    print(header)
-    for psf, snr, n_px in [(psf, snr, n) for psf in args.psf for snr in args.snr
-                           for n in [np.inf, *sorted(args.sizes, reverse=True)]]:
-        if not np.isfinite(n_px) and (psf != args.psf[0] or snr != args.snr[0]):
-            continue
-        t0 = time.perf_counter()
-        row = size_row(clf, images, labels, n_px, psf_fwhm_px=psf, snr=snr)
-        row["psf_fwhm_px"], row["snr"] = psf, (snr if np.isfinite(n_px) else 0.0)
-        noise = f"_snr{snr:g}" if snr > 0 and np.isfinite(n_px) else ""
-        results["rows"][f"psf{psf:g}{noise}_size{'full' if row['size_px'] is None else f'{n_px:g}'}"] = row
-        share = " ".join(f"{v:.2f}" for v in row["predicted_share"].values())
-        print(f"{psf:5.1f} {snr:4g} {'as is' if row['size_px'] is None else f'{n_px:g}':>6s} "
-              f"{row['median_extent_px']:8.1f} {row['accuracy']:6.3f} {row['galaxy_class_accuracy']:7.3f} "
-              f"{row['balanced_accuracy']:6.3f} {row['called_star']:6.3f}  {share}  "
-              f"({time.perf_counter() - t0:.0f} s)", flush=True)
-    rule_rows = {r["size_px"]: r["accuracy"] for r in results["rows"].values()
-                 if r["psf_fwhm_px"] == args.rule_psf and r["snr"] == 0 and r["size_px"] is not None}
-    threshold = smallest_reliable_size(rule_rows)
+    results = {"n": int(len(labels)), "rows": size_table(clf, images, labels, args)}
+    threshold = reliability_rule(results["rows"], args.rule_psf)
     results["min_extent_px"] = threshold
     results["rule"] = {"psf_fwhm_px": args.rule_psf, "min_accuracy": MIN_ACCURACY}
     print(f"morphology reliable from {threshold} px (accuracy >= {MIN_ACCURACY} from there up, "
           f"PSF FWHM {args.rule_psf:g} px)")
     if args.update_checkpoint:
-        if threshold is None:
-            raise SystemExit("No size reaches the accuracy floor; the checkpoint was not updated.")
-        ckpt = checkpoint.read(clf.path)
-        checkpoint.write(replace(ckpt, min_extent_px=threshold,
-                                 metrics={**ckpt.metrics, "resolution": results}), clf.path)
-        print(f"checkpoint updated: min_extent_px = {threshold:g}")
+        store_threshold(clf, threshold, results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return results

@@ -25,6 +25,8 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -411,34 +413,33 @@ def make_checkpoint(model, args, metrics: dict, history: list, counts: dict, mea
     )
 
 
-def main(args) -> dict:
-    """Train; returns the best validation metrics."""
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
-    log_path = Path(args.log) if args.log else None
+def make_logger(log_path: str | None) -> Callable[[str], None]:
+    """A log function: timestamped lines on stdout, also appended to ``log_path`` when given."""
+    path = Path(log_path) if log_path else None
 
     def log(msg: str) -> None:
         line = f"[{time.strftime('%H:%M:%S')}] {msg}"
         print(line, flush=True)
-        if log_path:
-            with log_path.open("a") as fh:
+        if path:
+            with path.open("a") as fh:
                 fh.write(line + "\n")
 
-    framing = FramingSettings(fill=args.fill)
-    all_items, images = framed_sets(args, framing, log=log)
-    if args.write_pack:
-        size = write_pack(args.write_pack, FramedPack(images=images, items=all_items[list(PACK_COLUMNS)],
-                                                      framing=framing, split_seed=args.split_seed))
-        log(f"wrote {args.write_pack}: {len(all_items)} items, {size / 1e6:.1f} MB")
-        return {}
-    sets, split, y = all_items["set"].to_numpy(), all_items["split"].to_numpy(), all_items["y"].to_numpy()
-    items = all_items[sets == "labelled"]
+    return log
+
+
+def split_indices(args, all_items: pd.DataFrame, *, log=print
+                  ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Rows of ``all_items`` to train on and to validate on, and each partial-label set's validation rows.
+
+    The labelled training rows are cut to ``--max-train`` (a seeded draw); the
+    partial-label sets' training rows join training, their validation rows are watched.
+    """
+    sets, split = all_items["set"].to_numpy(), all_items["split"].to_numpy()
     train_idx = np.flatnonzero((sets == "labelled") & (split == "train"))
     val_idx = np.flatnonzero((sets == "labelled") & (split == "val"))
     if args.max_train and args.max_train < len(train_idx):
         rng = np.random.default_rng(args.seed)
         train_idx = np.sort(rng.choice(train_idx, args.max_train, replace=False))
-    # Partial-label sets: their training split joins training, their validation split is watched.
     extra_val: dict[str, np.ndarray] = {}
     for name in ("grey", "gz2"):
         if not (sets == name).any():
@@ -447,33 +448,41 @@ def main(args) -> dict:
         train_idx = np.concatenate([train_idx, extra_train])
         extra_val[name] = np.flatnonzero((sets == name) & (split == "val"))
         log(f"partial labels {name}: {len(extra_train)} train, {len(extra_val[name])} val")
+    return train_idx, val_idx, extra_val
+
+
+def item_counts(all_items: pd.DataFrame, train_idx: np.ndarray) -> dict:
+    """Labelled items per split and class, and the training rows used per class and partial label."""
+    items = all_items[all_items["set"].to_numpy() == "labelled"]
+    y = all_items["y"].to_numpy()
     counts = {split: {c: int(((items["split"] == split) & (items["label"] == c)).sum())
                       for c in CLASS_NAMES} for split in ("train", "val")}
     counts["train_used"] = {c: int((y[train_idx] == i).sum()) for i, c in enumerate(CLASS_NAMES)}
     counts["train_used"]["not_star_grey_galaxies"] = int((y[train_idx] == NOT_STAR).sum())
     counts["train_used"]["gz2_spiral"] = int((y[train_idx] == SPIRAL_ANY).sum())
     counts["train_used"]["gz2_non_spiral"] = int((y[train_idx] == NOT_SPIRAL).sum())
-    log(f"items: {len(train_idx)} train, {len(val_idx)} val; counts {json.dumps(counts)}")
+    return counts
 
-    init = checkpoint.read(args.init) if args.init else None
+
+def input_normalisation(init: ClassifierCheckpoint | None, images: np.ndarray,
+                        train_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (mean, std): the fine-tuned checkpoint's, else measured on about 2000 training images."""
     if init is not None:  # fine-tuning keeps the input normalisation the weights were trained with
-        mean, std = np.asarray(init.mean, np.float32), np.asarray(init.std, np.float32)
-    else:
-        sample = np.asarray(images[train_idx[:: max(1, len(train_idx) // 2000)]], dtype=np.float32) / 255.0
-        mean, std = sample.mean(axis=(0, 1, 2)), sample.std(axis=(0, 1, 2))
-    log(f"normalisation mean {mean.round(4).tolist()} std {std.round(4).tolist()}")
+        return np.asarray(init.mean, np.float32), np.asarray(init.std, np.float32)
+    sample = np.asarray(images[train_idx[:: max(1, len(train_idx) // 2000)]], dtype=np.float32) / 255.0
+    return sample.mean(axis=(0, 1, 2)), sample.std(axis=(0, 1, 2))
+
+
+def train_loader_and_loss(args, images: np.ndarray, y: np.ndarray, train_idx: np.ndarray, mean, std,
+                          device: torch.device) -> tuple[DataLoader, PartialLabelLoss]:
+    """The augmented training loader and the loss, balancing classes as ``--balance`` says."""
     train_tf = (partial(train_transforms, distant_p=args.distant_p,
                         distant_snr=tuple(args.distant_snr) if args.distant_snr else None) if args.augment
                 else no_aug_transforms)(args.size, mean=mean, std=std)
     train_ds = FramedDataset(np.asarray(images[train_idx]), y[train_idx], train_tf)
-    device = torch.device(args.device)
     loader_kw = ({"num_workers": args.workers, "persistent_workers": True, "prefetch_factor": 4}
                  if args.workers > 0 else {})
     loader_kw["pin_memory"] = device.type == "cuda"
-    amp = bool(args.amp) and device.type == "cuda"
-    torch.backends.cudnn.benchmark = device.type == "cuda"
-    val_ds = FramedDataset(np.asarray(images[val_idx]), y[val_idx], eval_transforms(args.size, mean=mean, std=std))
-
     y_train = y[train_idx]
     cw = class_weights(y_train[y_train >= 0], args.balance_power)
     gen = torch.Generator().manual_seed(args.seed)
@@ -483,68 +492,146 @@ def main(args) -> dict:
         sampler = WeightedRandomSampler(weights, num_samples=len(train_idx), replacement=True, generator=gen)
         train_loader = DataLoader(train_ds, batch_size=args.batch_size, sampler=sampler, drop_last=True,
                                   **loader_kw)
-        criterion = PartialLabelLoss(label_smoothing=args.label_smoothing)
-    else:
-        train_loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, generator=gen,
-                                  drop_last=True, **loader_kw)
-        weight = torch.as_tensor(cw, dtype=torch.float32) if args.balance == "loss" else None
-        criterion = PartialLabelLoss(weight=weight, label_smoothing=args.label_smoothing)
-    val_loader = DataLoader(val_ds, batch_size=256)
-    extra_loaders = {name: DataLoader(FramedDataset(images[idx], y[idx], val_ds.transform), batch_size=256)
-                     for name, idx in extra_val.items() if len(idx)}
+        return train_loader, PartialLabelLoss(label_smoothing=args.label_smoothing)
+    train_loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, generator=gen,
+                              drop_last=True, **loader_kw)
+    weight = torch.as_tensor(cw, dtype=torch.float32) if args.balance == "loss" else None
+    return train_loader, PartialLabelLoss(weight=weight, label_smoothing=args.label_smoothing)
 
+
+def prepare_model(args, init: ClassifierCheckpoint | None, device: torch.device, criterion: nn.Module, *,
+                  log=print) -> tuple[nn.Module, AveragedModel | None]:
+    """The network (from ``--init`` when fine-tuning) on ``device``, and its weight average if asked for.
+
+    The exponential moving average of the weights (batch-norm statistics
+    included) is evaluated and saved in place of the raw weights when
+    ``--model-ema-decay`` is set.
+    """
     model = build_model()
     if init is not None:
         model.load_state_dict(float_state_dict(init.state_dict))
         log(f"initialised from {args.init} (fine-tuning)")
     model.to(device)
     criterion.to(device)
-    # An exponential moving average of the weights (batch-norm statistics included), evaluated and
-    # saved in place of the raw weights when --model-ema-decay is set.
     ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.model_ema_decay), use_buffers=True)
            if args.model_ema_decay > 0 else None)
+    return model, ema
+
+
+def make_optimizer(args, model: nn.Module, steps_per_epoch: int):
+    """AdamW and its schedule: by wall time with ``--time-budget-min``, else one-cycle over the epochs."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     if args.time_budget_min > 0:
         scheduler = TimeCosineLR(optimizer, max_lr=args.lr, budget_s=60.0 * args.time_budget_min)
     else:
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=args.lr, total_steps=args.epochs * len(train_loader),
+            optimizer, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch,
             pct_start=min(0.3, 1.0 / max(args.epochs, 1)))
+    return optimizer, scheduler
+
+
+@dataclass
+class TrainingRun:
+    """What the epoch loop (:func:`fit`) works with, and what its checkpoints record."""
+
+    args: argparse.Namespace
+    model: nn.Module
+    ema: AveragedModel | None
+    criterion: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    train_loader: DataLoader
+    val_loader: DataLoader
+    extra_loaders: dict[str, DataLoader]
+    val_labels: np.ndarray
+    amp: bool
+    counts: dict
+    mean: np.ndarray
+    std: np.ndarray
+    framing: FramingSettings
+    log: Callable[[str], None]
+
+
+def prepare_run(args, all_items: pd.DataFrame, images: np.ndarray, framing: FramingSettings, *,
+                log=print) -> TrainingRun:
+    """Split the items, measure the normalisation, build the loaders, the model and its optimiser."""
+    y = all_items["y"].to_numpy()
+    train_idx, val_idx, extra_val = split_indices(args, all_items, log=log)
+    counts = item_counts(all_items, train_idx)
+    log(f"items: {len(train_idx)} train, {len(val_idx)} val; counts {json.dumps(counts)}")
+    init = checkpoint.read(args.init) if args.init else None
+    mean, std = input_normalisation(init, images, train_idx)
+    log(f"normalisation mean {mean.round(4).tolist()} std {std.round(4).tolist()}")
+    device = torch.device(args.device)
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+    val_tf = eval_transforms(args.size, mean=mean, std=std)
+    train_loader, criterion = train_loader_and_loss(args, images, y, train_idx, mean, std, device)
+    val_loader = DataLoader(FramedDataset(np.asarray(images[val_idx]), y[val_idx], val_tf), batch_size=256)
+    extra_loaders = {name: DataLoader(FramedDataset(images[idx], y[idx], val_tf), batch_size=256)
+                     for name, idx in extra_val.items() if len(idx)}
+    model, ema = prepare_model(args, init, device, criterion, log=log)
+    optimizer, scheduler = make_optimizer(args, model, len(train_loader))
+    return TrainingRun(args=args, model=model, ema=ema, criterion=criterion, optimizer=optimizer,
+                       scheduler=scheduler, train_loader=train_loader, val_loader=val_loader,
+                       extra_loaders=extra_loaders, val_labels=y[val_idx],
+                       amp=bool(args.amp) and device.type == "cuda", counts=counts, mean=mean, std=std,
+                       framing=framing, log=log)
+
+
+def epoch_row(run: TrainingRun, epoch: int, tr: dict, m: dict, judged: nn.Module, t_start: float) -> dict:
+    """One epoch's line of the history: training figures, validation metrics, partial-label checks."""
+    return {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"], "img_per_s": tr["img_per_s"],
+            "val_acc": m["accuracy"], "val_bal_acc": m["balanced_accuracy"], "val_ece": m["ece"],
+            "star_recall": m["recall"]["Star/Artifact"], "temperature": m["temperature"],
+            **partial_set_scores(judged, run.extra_loaders),
+            # Accuracy is argmax, so the raw weights need their logits only, no temperature fit.
+            "raw_val_acc": (float((predict_logits(run.model, run.val_loader)[0].argmax(axis=1)
+                                   == run.val_labels).mean()) if run.ema is not None else None),
+            "elapsed_s": time.time() - t_start}
+
+
+def run_checkpoint(run: TrainingRun, judged: nn.Module, metrics: dict, history: list,
+                   t_start: float) -> ClassifierCheckpoint:
+    """:func:`make_checkpoint` of ``judged`` with the run's recipe, counts and normalisation."""
+    return make_checkpoint(judged, run.args, metrics, history, run.counts, run.mean, run.std, run.framing,
+                           time.time() - t_start)
+
+
+def save_epoch_copies(run: TrainingRun, judged: nn.Module, metrics: dict, history: list, t_start: float) -> None:
+    """This epoch's checkpoint as OUT_last.pt (``--keep-last``) and OUT_eNN.pt (``--keep-every``)."""
+    args = run.args
+    if not (args.out and (args.keep_last or args.keep_every)):
+        return
+    ckpt = run_checkpoint(run, judged, metrics, history, t_start)
+    stem = Path(args.out).stem
+    if args.keep_last:
+        checkpoint.write(ckpt, Path(args.out).with_name(f"{stem}_last.pt"))
+    if args.keep_every:  # for averaging the epochs afterwards (training.classifier.soups)
+        checkpoint.write(ckpt, Path(args.out).with_name(f"{stem}_e{metrics['epoch']:02d}.pt"))
+
+
+def fit(run: TrainingRun) -> dict:
+    """Train epoch by epoch, validating every ``--eval-every`` and saving the best; returns its metrics."""
+    args, log = run.args, run.log
     history, best, best_metrics, t_start = [], -1.0, {}, time.time()
     for epoch in range(args.epochs):
-        tr = train_one_epoch(model, criterion, optimizer, train_loader, scheduler, epoch, log=log,
-                             amp=amp, ema=ema)
-        budget_spent = isinstance(scheduler, TimeCosineLR) and scheduler.fraction() >= 1.0
+        tr = train_one_epoch(run.model, run.criterion, run.optimizer, run.train_loader, run.scheduler, epoch,
+                             log=log, amp=run.amp, ema=run.ema)
+        budget_spent = isinstance(run.scheduler, TimeCosineLR) and run.scheduler.fraction() >= 1.0
         stop = budget_spent or bool(args.stop_file and Path(args.stop_file).exists())
         if (epoch + 1) % args.eval_every and not stop and epoch + 1 < args.epochs:
             log(f"epoch {epoch}: {json.dumps({k: round(v, 4) for k, v in tr.items()})}")
             continue
-        judged = ema.module if ema is not None else model
-        m = evaluate(judged, val_loader)
-        row = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"], "img_per_s": tr["img_per_s"],
-               "val_acc": m["accuracy"], "val_bal_acc": m["balanced_accuracy"], "val_ece": m["ece"],
-               "star_recall": m["recall"]["Star/Artifact"], "temperature": m["temperature"],
-               **partial_set_scores(judged, extra_loaders),
-               # Accuracy is argmax, so the raw weights need their logits only, no temperature fit.
-               "raw_val_acc": (float((predict_logits(model, val_loader)[0].argmax(axis=1) == y[val_idx]).mean())
-                               if ema is not None else None),
-               "elapsed_s": time.time() - t_start}
-        history.append(row)
-        log("EPOCH " + json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}))
+        judged = run.ema.module if run.ema is not None else run.model
+        m = evaluate(judged, run.val_loader)
+        history.append(epoch_row(run, epoch, tr, m, judged, t_start))
+        log("EPOCH " + json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in history[-1].items()}))
         score = m["accuracy"] + m["balanced_accuracy"]
         if args.out and score > best:
             best, best_metrics = score, dict(m, epoch=epoch)
-            checkpoint.write(make_checkpoint(judged, args, best_metrics, history, counts, mean, std,
-                                            framing, time.time() - t_start), Path(args.out))
+            checkpoint.write(run_checkpoint(run, judged, best_metrics, history, t_start), Path(args.out))
             log(f"saved {args.out} (epoch {epoch}, acc {m['accuracy']:.4f}, bal {m['balanced_accuracy']:.4f})")
-        if args.out and (args.keep_last or args.keep_every):
-            ckpt = make_checkpoint(judged, args, dict(m, epoch=epoch), history, counts, mean, std, framing,
-                                   time.time() - t_start)
-            stem = Path(args.out).stem
-            if args.keep_last:
-                checkpoint.write(ckpt, Path(args.out).with_name(f"{stem}_last.pt"))
-            if args.keep_every:  # for averaging the epochs afterwards (training.classifier.soups)
-                checkpoint.write(ckpt, Path(args.out).with_name(f"{stem}_e{epoch:02d}.pt"))
+        save_epoch_copies(run, judged, dict(m, epoch=epoch), history, t_start)
         if args.history:
             Path(args.history).write_text(json.dumps(history, indent=1))
         if budget_spent:
@@ -557,7 +644,23 @@ def main(args) -> dict:
     return best_metrics
 
 
+def main(args) -> dict:
+    """Train; returns the best validation metrics."""
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    log = make_logger(args.log)
+    framing = FramingSettings(fill=args.fill)
+    all_items, images = framed_sets(args, framing, log=log)
+    if args.write_pack:
+        size = write_pack(args.write_pack, FramedPack(images=images, items=all_items[list(PACK_COLUMNS)],
+                                                      framing=framing, split_seed=args.split_seed))
+        log(f"wrote {args.write_pack}: {len(all_items)} items, {size / 1e6:.1f} MB")
+        return {}
+    return fit(prepare_run(args, all_items, images, framing, log=log))
+
+
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    """The training command line, one flat list of options (their order is the recipe's)."""
     p = argparse.ArgumentParser(description="Train the ResNet18 morphology classifier", add_help=add_help)
     p.add_argument("--data", default=None, help="the shared data folder (e.g. ../shared/data)")
     p.add_argument("--kaggle-dir", default=None,

@@ -133,37 +133,36 @@ def build_model(args: argparse.Namespace):
     return model
 
 
-def train(args: argparse.Namespace) -> dict:
-    """Build or reuse the dataset, train, copy the best weights; returns the run record."""
-    offline_env()
-    import torch
-
-    torch.set_num_threads(args.threads)
-    yaml = args.dataset.resolve() / "data.yaml"
+def check_dataset_recipe(args: argparse.Namespace, yaml: Path) -> None:
+    """Refuse an existing dataset built with another recipe than ``--recipe``."""
     recipe = RECIPES[args.recipe]
     built = dataset_recipe(args.dataset) if yaml.exists() else recipe
     if built != recipe:
         raise GalaxyCoreError(f"{args.dataset} was built with {built}, not --recipe {args.recipe}; "
                               "pick another --dataset folder to build a new one.")
-    t0 = time.time()
-    if not yaml.exists():
-        lib = build_library(args.data_dir, cache=args.library.resolve())
-        print(lib, flush=True)
-        write_dataset(args.dataset, lib, n_train=args.n_train, n_val=args.n_val, size=args.size,
-                      seed=args.seed, recipe=recipe, jobs=args.jobs)
-    if args.build_only:
-        return dict(dataset=str(yaml), dataset_seconds=round(time.time() - t0, 1))
-    if args.also:
-        yaml = combine_datasets(args.dataset.resolve() / "combined.yaml", [args.dataset, *args.also])
-    t_data = time.time() - t0
 
+
+def build_dataset(args: argparse.Namespace) -> None:
+    """Cut the real objects (or load them from ``--library``) and write the synthetic-scene dataset."""
+    lib = build_library(args.data_dir, cache=args.library.resolve())
+    print(lib, flush=True)
+    write_dataset(args.dataset, lib, n_train=args.n_train, n_val=args.n_val, size=args.size,
+                  seed=args.seed, recipe=RECIPES[args.recipe], jobs=args.jobs)
+
+
+def ultralytics_model(args: argparse.Namespace):
+    """Import ultralytics (its side effects undone, its history read without polars) and build the model."""
     import ultralytics  # noqa: F401  (importing it changes logging; undone next)
 
     from galaxy_core.detection.yolo import undo_ultralytics_side_effects
 
     undo_ultralytics_side_effects()
     _results_csv_without_polars()
-    model = build_model(args)
+    return build_model(args)
+
+
+def train_options(args: argparse.Namespace, yaml: Path) -> dict:
+    """The ultralytics ``train`` settings: the recipe, augmentations and the fine-tuning options."""
     options = dict(
         data=str(yaml), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
         workers=args.workers,
@@ -179,23 +178,26 @@ def train(args: argparse.Namespace) -> dict:
         options.update(pretrained=True)
     if args.hours:
         options["time"] = args.hours
-    t1 = time.time()
-    model.train(**options)
-    t_train = time.time() - t1
-    run_dir = args.project.resolve() / args.name
-    best = run_dir / "weights" / "best.pt"
+    return options
+
+
+def run_record(args: argparse.Namespace, model, best: Path, t_data: float, t_train: float) -> dict:
+    """The run's record: command, settings, durations, the trainer's final metrics, the best checkpoint."""
     metrics = {}
     trainer = getattr(model, "trainer", None)
     if trainer is not None and getattr(trainer, "metrics", None):
         metrics = {k: float(v) for k, v in trainer.metrics.items()}
-    record = dict(command=args.command,
-                  seed=args.seed, model=args.model, init=args.init, transfer=args.transfer,
-                  imgsz=args.imgsz, device=args.device, batch=args.batch,
-                  lr0=args.lr0, recipe=args.recipe, also=[str(a) for a in args.also],
-                  n_train=args.n_train, n_val=args.n_val, dataset_seconds=round(t_data, 1),
-                  train_seconds=round(t_train, 1), threads=args.threads, metrics=metrics,
-                  best=str(best))
-    (run_dir / "record.json").write_text(json.dumps(record, indent=2))
+    return dict(command=args.command,
+                seed=args.seed, model=args.model, init=args.init, transfer=args.transfer,
+                imgsz=args.imgsz, device=args.device, batch=args.batch,
+                lr0=args.lr0, recipe=args.recipe, also=[str(a) for a in args.also],
+                n_train=args.n_train, n_val=args.n_val, dataset_seconds=round(t_data, 1),
+                train_seconds=round(t_train, 1), threads=args.threads, metrics=metrics,
+                best=str(best))
+
+
+def publish_weights(args: argparse.Namespace, best: Path, record: dict) -> None:
+    """Copy ``best`` to ``--weights-out`` and, unless ``--no-onnx``, export it to ONNX (noted in ``record``)."""
     if args.weights_out and best.exists():
         out = Path(args.weights_out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -204,6 +206,34 @@ def train(args: argparse.Namespace) -> dict:
             from galaxy_core.detection.yolo import export_onnx
 
             record["onnx"] = str(export_onnx(out))
+
+
+def train(args: argparse.Namespace) -> dict:
+    """Build or reuse the dataset, train, copy the best weights; returns the run record."""
+    offline_env()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    yaml = args.dataset.resolve() / "data.yaml"
+    check_dataset_recipe(args, yaml)
+    t0 = time.time()
+    if not yaml.exists():
+        build_dataset(args)
+    if args.build_only:
+        return dict(dataset=str(yaml), dataset_seconds=round(time.time() - t0, 1))
+    if args.also:
+        yaml = combine_datasets(args.dataset.resolve() / "combined.yaml", [args.dataset, *args.also])
+    t_data = time.time() - t0
+    model = ultralytics_model(args)
+    options = train_options(args, yaml)
+    t1 = time.time()
+    model.train(**options)
+    t_train = time.time() - t1
+    run_dir = args.project.resolve() / args.name
+    best = run_dir / "weights" / "best.pt"
+    record = run_record(args, model, best, t_data, t_train)
+    (run_dir / "record.json").write_text(json.dumps(record, indent=2))  # before the ONNX export
+    publish_weights(args, best, record)
     print(json.dumps(record, indent=2), flush=True)
     return record
 
