@@ -20,6 +20,8 @@ serving cannot drift apart:
 ``accuracy_grid``         accuracy by extent x peak S/N (``bench_reliability``)
 ``recipe``                how the weights were made (training arguments, inputs, card)
 ``metrics``, ``history``  validation figures and the training curve
+``adaptation``            the card of weights adapted to a user's labels
+                          (:mod:`galaxy_core.morphology.adapt`; None for trained weights)
 ========================  ==============================================================
 
 Training, weight averaging, adaptation and the benches that store measured
@@ -70,6 +72,7 @@ class ClassifierCheckpoint:
     recipe: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
+    adaptation: dict | None = None
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -127,6 +130,7 @@ class ClassifierCheckpoint:
             for key in ("recipe", "metrics"):
                 values[key] = dict(d.get(key) or {})
             values["history"] = list(d.get("history") or [])
+            values["adaptation"] = dict(d["adaptation"]) if d.get("adaptation") else None
             return cls(**values)
         except GalaxyCoreError:
             raise
@@ -144,7 +148,8 @@ def read(path: str | Path) -> ClassifierCheckpoint:
     try:
         d = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as err:
-        raise GalaxyCoreError(f"{path.name} is not a readable classifier checkpoint ({err}).") from err
+        raise GalaxyCoreError(f"{path.name} is not a readable classifier checkpoint (torch cannot load it: "
+                              f"{type(err).__name__}).") from err
     return ClassifierCheckpoint.from_dict(d, source=f"'{path.name}'")
 
 
@@ -156,3 +161,14 @@ def write(ckpt: ClassifierCheckpoint, path: str | Path) -> Path:
     with atomic_write(path) as fh:
         torch.save(ckpt.to_dict(), fh)
     return path
+
+
+def to_bytes(ckpt: ClassifierCheckpoint) -> bytes:
+    """The file :func:`write` would write, as bytes (for a download)."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(ckpt.to_dict(), buf)
+    return buf.getvalue()

@@ -72,6 +72,8 @@ class Classifier:
         accuracy_grid: accuracy by measured extent and peak S/N, as
             ``bench/bench_reliability.py`` measured it for these weights
             (:class:`~galaxy_core.morphology.reliability.AccuracyGrid`; None when not measured).
+        adaptation: the card of weights adapted to a user's labels (base weights and
+            SHA-256, labels, settings, cross-validated figures; None for trained weights).
         backend: the engine that runs the network, "onnx" or "torch" (chosen by
             the ``backend`` argument: "auto" takes ONNX Runtime when it is installed).
     """
@@ -81,7 +83,7 @@ class Classifier:
                  temperature: float = 1.0, temperature_tta: float | None = None, tta: bool = True,
                  metrics: dict | None = None, path: Path | None = None, backend: str = "auto",
                  reliability: ReliabilityRule | None = None, recipe: dict | None = None,
-                 accuracy_grid: AccuracyGrid | None = None) -> None:
+                 accuracy_grid: AccuracyGrid | None = None, adaptation: dict | None = None) -> None:
         self.model = model.eval()
         self.class_names = tuple(class_names)
         self.input_size = int(input_size)
@@ -96,6 +98,7 @@ class Classifier:
         self.reliability = reliability
         self.recipe = dict(recipe or {})
         self.accuracy_grid = accuracy_grid
+        self.adaptation = dict(adaptation) if adaptation else None
         self.backend, self._network = _engine(self.model, backend, self.input_size)
 
     def __repr__(self) -> str:
@@ -128,7 +131,7 @@ class Classifier:
                    std=ckpt.std, framing=ckpt.framing, temperature=ckpt.temperature,
                    temperature_tta=ckpt.temperature_tta, tta=ckpt.tta, metrics=ckpt.metrics,
                    path=path, backend=backend, reliability=ckpt.reliability, recipe=ckpt.recipe,
-                   accuracy_grid=ckpt.accuracy_grid)
+                   accuracy_grid=ckpt.accuracy_grid, adaptation=ckpt.adaptation)
 
     @classmethod
     def load(cls, path: str | Path | None = None, *, backend: str = "auto") -> Classifier:
