@@ -202,11 +202,12 @@ def _classify(picture: Picture, detections: Sequence[Detection], boxes: np.ndarr
 
     size = classifier.input_size
     cheap = None if tta else quantised(classifier)
+    near = _neighbours(detections, boxes)
     probs, extents, snrs, nets = [], [], [], []
     for start in range(0, len(detections), batch):
         chunk = detections[start : start + batch]
-        framed = [frame_detection(picture, d, size, settings=classifier.framing, others=boxes)
-                  for d in chunk]
+        framed = [frame_detection(picture, d, size, settings=classifier.framing, others=boxes[near(k)])
+                  for k, d in enumerate(chunk, start=start)]
         extents += [f.extent_px for f in framed]
         snrs += [f.peak_snr for f in framed]
         p, n = _predict(classifier, cheap, np.stack([f.crop for f in framed]), chunk, tta)
@@ -219,6 +220,17 @@ def _classify(picture: Picture, detections: Sequence[Detection], boxes: np.ndarr
             progress(min(1.0, (start + len(chunk)) / len(detections)),
                      f"Classified {start + len(chunk)} of {len(detections)} objects")
     return _with_classes(detections, np.concatenate(probs), extents, snrs, nets, classifier)
+
+
+def _neighbours(detections: Sequence[Detection], boxes: np.ndarray) -> Callable[[int], np.ndarray]:
+    """For detection ``k``, the indices of the ``boxes`` that reach into the square framing cuts
+    around it (found for all at once without comparing all pairs)."""
+    from galaxy_core.detection.boxes import candidate_pairs
+    from galaxy_core.morphology.framing import context_boxes
+
+    i, j = candidate_pairs(context_boxes(detections), boxes)
+    starts = np.searchsorted(i, np.arange(len(detections) + 1))
+    return lambda k: j[starts[k]:starts[k + 1]]
 
 
 def _predict(classifier, cheap, crops: np.ndarray, chunk: Sequence[Detection],

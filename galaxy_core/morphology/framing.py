@@ -319,6 +319,19 @@ class FramedDetection(NamedTuple):
     peak_snr: float
 
 
+def context_side(detection: Detection, context: float = 3.0) -> float:
+    """Side (px) of the square :func:`frame_detection` cuts around a detection."""
+    return max(context * max(detection.width, detection.height), 16.0)
+
+
+def context_boxes(detections, context: float = 3.0) -> np.ndarray:
+    """(N, 4) the squares :func:`frame_detection` cuts around each detection, field px, one
+    pixel wider all round (so every box that can touch one of its pixels overlaps it)."""
+    half = np.array([context_side(d, context) / 2.0 + 1.0 for d in detections], dtype=float)
+    xy = np.array([(d.x, d.y) for d in detections], dtype=float).reshape(-1, 2)
+    return np.c_[xy - half[:, None], xy + half[:, None]]
+
+
 def frame_detection(rgb_field: np.ndarray | Picture, detection: Detection, out_size: int, *,
                     settings: FramingSettings | None = None, context: float = 3.0,
                     others: np.ndarray | None = None) -> FramedDetection:
@@ -341,7 +354,7 @@ def frame_detection(rgb_field: np.ndarray | Picture, detection: Detection, out_s
             outside the object's own box are left out of its segment, so a
             detected neighbour does not inflate its extent or move its centre.
     """
-    side = max(context * max(detection.width, detection.height), 16.0)
+    side = context_side(detection, context)
     half = side / 2.0
     window = frame_crop(rgb_field, (detection.x, detection.y), side * 1.0,
                         int(round(side)),

@@ -51,7 +51,7 @@ from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.types import Field
 from training.classifier import data as morph_data
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 CACHE_DIR = REPO_ROOT / "cache" / "detector"
 CLASSES = ("galaxy", "star")

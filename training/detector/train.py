@@ -35,7 +35,7 @@ from training.detector.scenes import (
     write_dataset,
 )
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def offline_env(config_dir: Path = REPO_ROOT / ".yolo_config") -> None:
