@@ -15,6 +15,8 @@ def add_parser(sub) -> None:
                    help="average over the 8 rotations and flips (default: the checkpoint's choice, "
                         "made by bench/bench_classifier.py)")
     p.add_argument("--no-tta", dest="tta", action="store_false", help="without test-time augmentation")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="classifier weights (default: the shipped ones; e.g. a file made by `adapt`)")
     p.set_defaults(run=run)
 
 
@@ -23,6 +25,6 @@ def run(args: argparse.Namespace) -> int:
         check_input_file(path)
     from galaxy_core.morphology.classifier import classify_paths
 
-    df = classify_paths([str(p) for p in args.images], tta=args.tta)
+    df = classify_paths([str(p) for p in args.images], tta=args.tta, weights=args.weights)
     result_stream(args).write(df.to_csv(index=False, float_format="%.6f"))
     return 0

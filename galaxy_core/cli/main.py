@@ -31,12 +31,12 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 
-from galaxy_core.cli import batch, classify, detect, export_onnx, render
+from galaxy_core.cli import adapt, batch, classify, detect, export_onnx, render
 from galaxy_core.errors import GalaxyCoreError
 
 log = logging.getLogger("galaxy_core")
 #: The commands, in the order ``--help`` lists them.
-COMMANDS = (detect, batch, render, classify, export_onnx)
+COMMANDS = (detect, batch, render, classify, adapt, export_onnx)
 
 
 class Parser(argparse.ArgumentParser):
