@@ -283,3 +283,18 @@ def test_results_history_is_read_without_polars(tmp_path, monkeypatch):
     history = BaseTrainer.read_results_csv(SimpleNamespace(csv=csv))
     assert history == {"epoch": [1.0, 2.0], "metrics/mAP50(B)": [0.25, 0.5]}
     assert BaseTrainer.read_results_csv(SimpleNamespace(csv=tmp_path / "missing.csv")) == {}
+
+
+@needs_weights
+def test_the_direct_path_gives_ultralytics_own_boxes(detector):
+    from galaxy_core.display import render
+    from galaxy_core.io.synthetic import synthetic_field
+
+    rgb = render(synthetic_field(seed=1, size=1300)[0])
+    tiles = [np.ascontiguousarray(rgb[y:y + 640, x:x + 640]) for y in (0, 600) for x in (0, 600)]
+    detector._predict(tiles[:1], conf=0.25)  # sets the predictor up
+    assert detector._model.predictor is not None
+    ours, theirs = detector._predict_direct(tiles, 0.05), detector._predict_ultralytics(tiles, 0.05)
+    assert sum(len(t[1]) for t in theirs) > 20
+    for a, b in zip(ours, theirs, strict=True):
+        assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
