@@ -196,30 +196,48 @@ def classify(rgb: np.ndarray | Picture, detections: Sequence[Detection], *, clas
 def _classify(picture: Picture, detections: Sequence[Detection], boxes: np.ndarray, classifier,
               tta: bool, progress: Progress | None, batch: int,
               on_batch: Callable[[list[Detection]], None] | None) -> list[Detection]:
-    """:func:`classify` in the given order."""
+    """:func:`classify` in the given order; one thread frames the next batch while the
+    network classifies this one (the network's engine lets go of the interpreter)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from galaxy_core.morphology.framing import frame_detection
     from galaxy_core.morphology.int8 import quantised
 
-    size = classifier.input_size
     cheap = None if tta else quantised(classifier)
     near = _neighbours(detections, boxes)
+
+    def frame(start: int) -> list:
+        return [frame_detection(picture, d, classifier.input_size, settings=classifier.framing,
+                                others=boxes[near(k)])
+                for k, d in enumerate(detections[start:start + batch], start=start)]
+
     probs, extents, snrs, nets = [], [], [], []
-    for start in range(0, len(detections), batch):
-        chunk = detections[start : start + batch]
-        framed = [frame_detection(picture, d, size, settings=classifier.framing, others=boxes[near(k)])
-                  for k, d in enumerate(chunk, start=start)]
-        extents += [f.extent_px for f in framed]
-        snrs += [f.peak_snr for f in framed]
-        p, n = _predict(classifier, cheap, np.stack([f.crop for f in framed]), chunk, tta)
-        probs.append(p)
-        nets += n
-        if on_batch:
-            done = _with_classes(detections, np.concatenate(probs), extents, snrs, nets, classifier)
-            on_batch(done + list(detections[len(done):]))
-        if progress:
-            progress(min(1.0, (start + len(chunk)) / len(detections)),
-                     f"Classified {start + len(chunk)} of {len(detections)} objects")
+    with ThreadPoolExecutor(1) as pool:
+        framing = pool.submit(frame, 0)
+        for start in range(0, len(detections), batch):
+            framed = framing.result()
+            if start + batch < len(detections):
+                framing = pool.submit(frame, start + batch)
+            extents += [f.extent_px for f in framed]
+            snrs += [f.peak_snr for f in framed]
+            p, n = _predict(classifier, cheap, np.stack([f.crop for f in framed]),
+                            detections[start:start + batch], tta)
+            probs.append(p)
+            nets += n
+            _report(detections, start + len(framed), probs, extents, snrs, nets, classifier,
+                    on_batch, progress)
     return _with_classes(detections, np.concatenate(probs), extents, snrs, nets, classifier)
+
+
+def _report(detections, done_count: int, probs, extents, snrs, nets, classifier, on_batch,
+            progress) -> None:
+    """Tell the caller how far classification is (the partial result, the progress line)."""
+    if on_batch:
+        done = _with_classes(detections, np.concatenate(probs), extents, snrs, nets, classifier)
+        on_batch(done + list(detections[len(done):]))
+    if progress:
+        progress(min(1.0, done_count / len(detections)),
+                 f"Classified {done_count} of {len(detections)} objects")
 
 
 def _neighbours(detections: Sequence[Detection], boxes: np.ndarray) -> Callable[[int], np.ndarray]:
