@@ -147,7 +147,7 @@ def read(path: str | Path) -> ClassifierCheckpoint:
         raise GalaxyCoreError(f"Classifier weights not found at {str(path)!r}.")
     try:
         d = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as err:
+    except (OSError, RuntimeError, ValueError, EOFError, KeyError, pickle.UnpicklingError) as err:
         raise GalaxyCoreError(f"{path.name} is not a readable classifier checkpoint (torch cannot load it: "
                               f"{type(err).__name__}).") from err
     return ClassifierCheckpoint.from_dict(d, source=f"'{path.name}'")
@@ -172,3 +172,21 @@ def to_bytes(ckpt: ClassifierCheckpoint) -> bytes:
     buf = io.BytesIO()
     torch.save(ckpt.to_dict(), buf)
     return buf.getvalue()
+
+
+def from_bytes(data: bytes, *, name: str = "the weights file") -> ClassifierCheckpoint:
+    """A checkpoint from a file's bytes (an upload), validated as :func:`read` validates a file.
+
+    Raises:
+        GalaxyCoreError: bytes that are not a classifier checkpoint of this tool.
+    """
+    import io
+
+    import torch
+
+    try:
+        d = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as err:  # any bytes may be uploaded; torch's loader raises many kinds
+        raise GalaxyCoreError(f"{name} is not a readable classifier checkpoint (torch cannot load it: "
+                              f"{type(err).__name__}).") from err
+    return ClassifierCheckpoint.from_dict(d, source=f"'{name}'")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from galaxy_core.catalog.labels import trainable
+from galaxy_core.catalog.labels import labels_frame, normalise, trainable
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.types import CLASS_INDEX, CLASS_NAMES, Detection
 
@@ -70,35 +70,102 @@ def _made(rows: pd.DataFrame, crops: list[np.ndarray], keys: list[str], size: in
     return LabelledCrops(stack, rows["label"].map(CLASS_INDEX).to_numpy(dtype=int), tuple(keys), probs)
 
 
-def match_detections(rows: pd.DataFrame, detections: Sequence[Detection], *,
-                     field: str = "the field") -> list[Detection]:
-    """The detection each row labels: by position when the row has one, else by id.
+def locate(rows: pd.DataFrame, detections: Sequence[Detection]) -> list[Detection | None]:
+    """The detection each row labels, None where none lies there.
 
     A row with (x, y) takes the nearest detection whose centre lies within
-    :data:`MATCH_PX` (or a quarter of its box's longer side) of it; ids change
-    when a field is detected again, positions do not.
-
-    Raises:
-        GalaxyCoreError: labels whose detection no longer exists (the ids are listed).
+    :data:`MATCH_PX` (or a quarter of its box's longer side) of it; a row
+    without a position takes the detection of its id.
     """
-    found, missing = [], []
     centres = np.array([(d.x, d.y) for d in detections], dtype=float).reshape(-1, 2)
     by_id = {d.id: d for d in detections}
+    found: list[Detection | None] = []
     for row in rows.itertuples(index=False):
         if np.isfinite(row.x) and np.isfinite(row.y) and len(detections):
             dist = np.hypot(centres[:, 0] - row.x, centres[:, 1] - row.y)
             i = int(np.argmin(dist))
             d = detections[i]
-            hit = d if dist[i] <= max(MATCH_PX, 0.25 * max(d.width, d.height)) else None
+            found.append(d if dist[i] <= max(MATCH_PX, 0.25 * max(d.width, d.height)) else None)
         else:
-            hit = by_id.get(int(row.id))
-        (found if hit is not None else missing).append(hit if hit is not None else int(row.id))
+            found.append(by_id.get(int(row.id)))
+    return found
+
+
+def match_detections(rows: pd.DataFrame, detections: Sequence[Detection], *,
+                     field: str = "the field") -> list[Detection]:
+    """The detection each row labels: by position when the row has one, else by id
+    (:func:`locate`; ids change when a field is detected again, positions do not).
+
+    Raises:
+        GalaxyCoreError: labels whose detection no longer exists (the ids are listed).
+    """
+    found = locate(rows, detections)
+    missing = [int(i) for i, d in zip(rows["id"], found, strict=True) if d is None]
     if missing:
         shown = ", ".join(str(i) for i in missing[:10]) + (" ..." if len(missing) > 10 else "")
         raise GalaxyCoreError(
             f"{len(missing)} labelled detection(s) of {field} no longer exist (ids {shown}): "
             "detect the field with the settings the labels were made with, or drop those rows.")
-    return found
+    return found  # type: ignore[return-value]
+
+
+def labels_on(table: pd.DataFrame, detections: Sequence[Detection], *, field: str) -> dict[int, str]:
+    """The label of each labelled detection of this run (by its id), the rows of ``field``
+    found by position; rows whose detection this run lacks are left out."""
+    rows = table[(table["field"] == field) & (table["path"] == "")]
+    return {d.id: label for d, label in zip(locate(rows, detections), rows["label"], strict=True)
+            if d is not None}
+
+
+def set_label(table: pd.DataFrame, d: Detection, label: str, *, field: str) -> pd.DataFrame:
+    """The table with ``d`` labelled ``label`` (one of LABEL_VALUES), its former label replaced;
+    the detection's class and probabilities now are kept as the classifier's call."""
+    return pd.concat([clear_label(table, d, field=field), labels_frame([(d, label)], field=field)],
+                     ignore_index=True)
+
+
+def clear_label(table: pd.DataFrame, d: Detection, *, field: str) -> pd.DataFrame:
+    """The table without the label of ``d`` (a row of ``field`` at its position)."""
+    mine = (table["field"] == field) & (table["path"] == "")
+    hit = np.zeros(len(table), bool)
+    hit[np.flatnonzero(mine)] = [x is not None for x in locate(table[mine], [d])]
+    return table[~hit].reset_index(drop=True)
+
+
+def for_run(table: pd.DataFrame, detections: Sequence[Detection], *, field: str,
+            source: str = "the label table") -> pd.DataFrame:
+    """The rows of ``field`` re-pointed at this run's detections (ids and positions theirs),
+    the classifier's call at labelling time kept (an imported table's check).
+
+    Raises:
+        GalaxyCoreError: no rows of ``field``, or labelled detections this run lacks.
+    """
+    rows = table[(table["field"] == field) & (table["path"] == "")].reset_index(drop=True)
+    if rows.empty:
+        named = sorted(set(table["field"]) - {""})
+        raise GalaxyCoreError(f"{source} holds no labels of {field}"
+                              + (f" (it labels {', '.join(named[:5])})." if named else "."))
+    matched = match_detections(rows, detections, field=field)
+    ours = labels_frame([(d, "skip") for d in matched], field=field)
+    kept = ["label", "classifier_label", *CLASS_NAMES]
+    ours[kept] = rows[kept].to_numpy(object)
+    return normalise(ours, source=source)
+
+
+def not_ready(table: pd.DataFrame) -> str | None:
+    """Why these labels cannot adapt the classifier yet (too few, one class), else None;
+    the same rules as :func:`galaxy_core.morphology.adapt.unique_objects`."""
+    from galaxy_core.morphology.adapt import MIN_LABELS
+
+    rows = trainable(table)
+    if len(rows) < MIN_LABELS:
+        return (f"Adaptation needs at least {MIN_LABELS} labelled objects; you have {len(rows)} "
+                f"({MIN_LABELS - len(rows)} to go; 'skip' does not count).")
+    classes = sorted(set(rows["label"]))
+    if len(classes) < 2:
+        return (f"All {len(rows)} labels are {classes[0]}: label objects of at least two classes, "
+                "or the head learns only to say that one.")
+    return None
 
 
 def crops_from_run(labels: pd.DataFrame, rgb: np.ndarray, detections: Sequence[Detection],
