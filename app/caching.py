@@ -339,6 +339,49 @@ def classifier():
         return _loaded["classifier"]
 
 
+@dataclass(frozen=True, eq=False)
+class Weights:
+    """The classifier weights runs use: the shipped ones, or others known by ``key``.
+
+    Attributes:
+        key: ``shipped``, or a name unique to the weights (part of the run key).
+        name: what the page calls them.
+        make: builds their Classifier (None: the shipped one); called on the worker thread.
+    """
+
+    key: str = "shipped"
+    name: str = "the shipped weights"
+    make: Callable[[], object] | None = None
+
+    def classifier(self):
+        """Their classifier, built once per process (the shipped one through :func:`classifier`)."""
+        if self.make is None:
+            return classifier()
+        return _classifiers().get_or_make(self.key, self.make)
+
+
+#: Memory a loaded ResNet18 classifier holds (weights and engine), bytes.
+CLASSIFIER_BYTES = 100 * 2**20
+
+
+@st.cache_resource
+def _classifiers() -> SizedLRU:
+    """Classifiers of other weights than the shipped ones (uploaded, adapted), by key."""
+    return SizedLRU(3 * CLASSIFIER_BYTES, max_entries=3, sizeof=lambda _: CLASSIFIER_BYTES)
+
+
+@st.cache_resource(max_entries=4, ttl=3600, show_spinner="Reading the weights...")
+def uploaded_checkpoint(key: str, _data: bytes, name: str):
+    """An uploaded weights file's checkpoint, validated once per content (``key``: its digest).
+
+    Raises:
+        GalaxyCoreError: bytes that are not a classifier checkpoint.
+    """
+    from galaxy_core.morphology.checkpoint import from_bytes
+
+    return from_bytes(_data, name=name)
+
+
 def classifier_if_loaded():
     """The classifier when some thread loaded it already, else None (never waits for a load)."""
     return _loaded.get("classifier")

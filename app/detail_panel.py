@@ -99,10 +99,12 @@ def unreliable_text(d: Detection, rule: ReliabilityRule) -> str:
 
 
 def detection_detail(d: Detection, stored: caching.StoredRun, *, origin_lower: bool,
-                     rule: ReliabilityRule | None = None, on_close=None, title: bool = True) -> None:
+                     rule: ReliabilityRule | None = None, on_close=None, title: bool = True,
+                     labelling=None) -> None:
     """The panel of one detection of a stored run; ``rule``: the classifier's reliability rule,
     ``on_close``: the callback of its Close button (none without), ``title``: whether it
-    names the detection (a dialog has its own title)."""
+    names the detection (a dialog has its own title), ``labelling``: draws the user's label
+    buttons for it (``labelling(d)``) under its facts."""
     rgb = stored.result.rgb
     head, close = st.columns([5, 1], vertical_alignment="center")
     if title:
@@ -119,6 +121,8 @@ def detection_detail(d: Detection, stored: caching.StoredRun, *, origin_lower: b
         sky = "n/a" if d.ra is None else f"{d.ra:.6f}, {d.dec:+.6f}"
         st.markdown(f"score **{d.score:.3f}**  \nx, y = {d.x:.1f}, {d.y:.1f} px  \n"
                     f"box {d.width:.0f} x {d.height:.0f} px  \nRA, Dec = {sky} deg")
+    if labelling is not None:
+        labelling(d)
     if d.probs is None:
         if stored.result.classified and not stored.complete:
             st.info("Not classified yet: the run is still classifying.", icon=":material/hourglass_top:")

@@ -38,6 +38,8 @@ SEP_TRACE = "sep baseline"
 SEP_COLOUR = "#FF4040"
 #: The name of the highlight drawn around the open detection.
 SELECTED_SHAPE = "open detection"
+#: The outline around the detections the user labelled: (legend name, colour).
+LABELLED_SHAPE = ("labelled by you", "#FFD400")
 #: Name of the hover grid's trace.
 HOVER_TRACE = "hover grid"
 #: How each group that is not a class is drawn: (colour, line width, dash).
@@ -139,7 +141,8 @@ def field_figure(image_uri: str, *, block: int, width: int, height: int, origin_
                  df: pd.DataFrame, text: RowText | None = None, sep: Sequence[Detection] = (),
                  selected_id: int | None = None, hover: dict | None = None, grid_lines=None,
                  counts: dict[str, int] | None = None, banner: str | None = None,
-                 height_px: int | None = None, width_px: int | None = None) -> dict:
+                 height_px: int | None = None, width_px: int | None = None,
+                 labelled: Sequence[int] = ()) -> dict:
     """The figure (a plotly.js dict): display image, hover grid, one box shape and marker trace
     per group, optional sep overlay, graticule, and a banner over the field (a run's progress).
 
@@ -153,6 +156,7 @@ def field_figure(image_uri: str, *, block: int, width: int, height: int, origin_
         selected_id: a detection to highlight.
         hover: the hover grid's trace (:func:`hover_trace`); grid_lines: a graticule to draw.
         counts: each group's count for the legend (default: its rows in ``df``).
+        labelled: ids of the detections the user labelled, outlined apart (:func:`labelled_shape`).
         height_px, width_px: the size the figure is drawn at (the page fits it to its box;
             these set its first frame, :mod:`app.viewport`, and where the legend goes: beside
             the field where the field leaves room there, else under it).
@@ -194,6 +198,8 @@ def field_figure(image_uri: str, *, block: int, width: int, height: int, origin_
                        "layer": "above", "line": {"color": SEP_COLOUR, "width": 1, "dash": "dot"},
                        "name": f"{SEP_TRACE} ({len(sep)})", "showlegend": True,
                        "legendgroup": SEP_TRACE})
+    if len(labelled):
+        shapes.append(labelled_shape(df[df["id"].isin(list(labelled))]))
     annotations: list[dict] = []
     if grid_lines:
         traces, annotations = graticule_parts(grid_lines)
@@ -223,6 +229,18 @@ def field_figure(image_uri: str, *, block: int, width: int, height: int, origin_
     if height_px:
         layout["height"] = int(height_px)
     return {"data": data, "layout": layout}
+
+
+def labelled_shape(rows: pd.DataFrame) -> dict:
+    """A dashed outline, a little outside each box, around the rows the user labelled (with a
+    legend entry and their count)."""
+    pad = np.maximum(2.0, 0.2 * np.maximum(rows["x_max"] - rows["x_min"], rows["y_max"] - rows["y_min"]))
+    padded = rows.assign(x_min=rows["x_min"] - pad, y_min=rows["y_min"] - pad,
+                         x_max=rows["x_max"] + pad, y_max=rows["y_max"] + pad)
+    name, colour = LABELLED_SHAPE
+    return {"type": "path", "path": box_path(padded), "xref": "x", "yref": "y", "layer": "above",
+            "line": {"color": colour, "width": 2, "dash": "dash"}, "name": f"{name} ({len(rows):,})",
+            "showlegend": True, "legendgroup": name}
 
 
 #: Width the legend takes beside the field, px.

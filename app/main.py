@@ -25,10 +25,12 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from app import caching, url_state  # noqa: E402
+from app.adapt_panel import adapt_section, weights_picker  # noqa: E402
 from app.detail_panel import detection_detail  # noqa: E402
 from app.field_figure import class_order  # noqa: E402
 from app.field_source import field_picker  # noqa: E402
 from app.guard import StepFailed, guarded  # noqa: E402
+from app.label_panel import field_name, label_buttons, label_section, run_labels  # noqa: E402
 from app.review_panel import (  # noqa: E402
     SELECTED,
     detection_picker,
@@ -118,6 +120,9 @@ def page() -> None:
         loaded = field_picker()
     with st.sidebar, guarded("reading the run settings", reraise=True):
         run_settings, auto = run_controls()
+    weights = caching.Weights()
+    with st.sidebar, guarded("reading the classifier weights"):
+        weights = weights_picker()
     with st.sidebar, guarded("reading the view settings", reraise=True):
         filters = view_controls(has_wcs=loaded is not None and loaded.field.wcs is not None)
         groups_box = st.container()
@@ -149,7 +154,7 @@ def page() -> None:
                                         run_settings))
 
     with status, guarded("detecting and classifying", reraise=True):
-        view = resolve_run(loaded, render_settings, run_settings, auto=auto)
+        view = resolve_run(loaded, render_settings, run_settings, auto=auto, weights=weights)
         if view.error is not None:
             raise view.error
         stale_notice(view, run_settings)
@@ -260,12 +265,16 @@ def _inspect(loaded, view: RunView, render_settings, filters, gdf, shown, sep, r
                   f"Classifying: {done:,} of {len(result.detections):,}" if result.classified else None)
     window = st.session_state.get("window")
     beside = det is not None and (window is None or window[0] >= BESIDE_MIN_WIDTH)
+    labels = run_labels(loaded, stored)
+
+    def labelling(d) -> None:
+        label_buttons(loaded, d, labels.get(d.id), key="detail_label")
     if det is not None and not beside:  # too narrow for both: the panel opens over the field
         @st.dialog(f"#{det.id} {det.label}", width="large", on_dismiss=_close_detail)
         def panel() -> None:
             with guarded("opening the detection"):
                 detection_detail(det, stored, origin_lower=loaded.origin_lower, rule=rule,
-                                 title=False)
+                                 title=False, labelling=labelling)
         panel()
     with st.container(key="inspect_row"):
         field_col, detail_col = st.columns([3, 2]) if beside else (st.container(), None)
@@ -275,17 +284,25 @@ def _inspect(loaded, view: RunView, render_settings, filters, gdf, shown, sep, r
                        sky_grid=filters.sky_grid, stored=stored, banner=banner,
                        height_px=field_height(window), width_px=field_width(window, beside=beside),
                        picture=caching.preview_jpeg(loaded, render_settings,
-                                                    flip=loaded.origin_lower)[0])
+                                                    flip=loaded.origin_lower)[0],
+                       labelled=tuple(labels))
             if sep and result.method == "yolo":
                 sep_coverage_note(shown, sep, upsample=result.upsample)
         if detail_col is not None:
             with detail_col, st.container(key="detail_col"), guarded("opening the detection"):
                 detection_detail(det, stored, origin_lower=loaded.origin_lower, rule=rule,
-                                 on_close=_close_detail)
+                                 on_close=_close_detail, labelling=labelling)
     with guarded("listing the detections"):
         detection_picker(shown, gdf["id"].tolist())
         detection_table(stored, shown, origin_lower=loaded.origin_lower, everything=gdf,
-                        colouring=(filters.honest, result.classified and not result.complete))
+                        colouring=(filters.honest, result.classified and not result.complete),
+                        labels=labels)
+        if det is not None:
+            label_buttons(loaded, det, labels.get(det.id), key="table_label")
+    with guarded("showing your labels"):
+        table = label_section(loaded, stored, labels)
+    with guarded("adapting the classifier"):
+        adapt_section(loaded, stored, table, field_name(loaded))
 
 
 main()

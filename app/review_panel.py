@@ -207,10 +207,11 @@ def field_view(loaded: LoadedField, preview: tuple[str, int], shown: pd.DataFram
                sep: tuple[Detection, ...], *, counts: dict[str, int], sky_grid: bool,
                stored: StoredRun | None = None, banner: str | None = None,
                height_px: int | None = None, width_px: int | None = None,
-               picture: bytes | None = None) -> None:
+               picture: bytes | None = None, labelled: tuple[int, ...] = ()) -> None:
     """The zoomable field with the visible boxes, filling the space it is given; a click
     selects a detection.  ``picture`` (the display render as JPEG, oriented as shown) is
-    drawn under the plot, so the field shows before Plotly has loaded in the browser."""
+    drawn under the plot, so the field shows before Plotly has loaded in the browser;
+    ``labelled``: ids of the detections the user labelled (outlined apart)."""
     uri, block = preview
     f = loaded.field
     spec = field_figure(uri, block=block, width=f.width, height=f.height,
@@ -218,7 +219,8 @@ def field_view(loaded: LoadedField, preview: tuple[str, int], shown: pd.DataFram
                         text=stored.row_text() if stored is not None else None, sep=sep,
                         selected_id=open_detection(), hover=caching.hover_trace(loaded),
                         counts=counts, banner=banner, height_px=height_px, width_px=width_px,
-                        grid_lines=caching.graticule(loaded) if sky_grid else None)
+                        grid_lines=caching.graticule(loaded) if sky_grid else None,
+                        labelled=labelled)
     st.session_state["marker_curves"] = marker_curves(spec)
     with st.container(key="field_box"):
         if picture is not None:  # drawn at once, under the plot while Plotly loads in the browser
@@ -231,11 +233,13 @@ def field_view(loaded: LoadedField, preview: tuple[str, int], shown: pd.DataFram
 
 
 def detection_table(stored: StoredRun, shown: pd.DataFrame, *, origin_lower: bool,
-                    everything: pd.DataFrame | None = None, colouring: tuple = ()) -> None:
+                    everything: pd.DataFrame | None = None, colouring: tuple = (),
+                    labels: dict[int, str] | None = None) -> None:
     """The sortable table (first TABLE_MAX_ROWS rows in the chosen order); a row click selects.
 
     ``everything``: all the run's rows with their groups (``colouring`` names how they were
-    grouped), whose table rows are written once and picked from on each rerun."""
+    grouped), whose table rows are written once and picked from on each rerun; ``labels``:
+    the user's label of each labelled detection (a column after the class)."""
     head = shown.head(TABLE_MAX_ROWS)
     thumbs = stored.thumbnails(head["id"].tolist(), origin_lower=origin_lower)
     st.session_state["table_ids"] = head["id"].tolist()
@@ -248,6 +252,10 @@ def detection_table(stored: StoredRun, shown: pd.DataFrame, *, origin_lower: boo
         table = rows.loc[head.index].assign(cutout=thumbs)
     else:
         table = table_frame(head, thumbs)
+    if labels is not None:
+        table = table.assign(**{"your label": [labels.get(int(i), "") for i in table["id"]]})
+        table = table[["cutout", "id", "class", "your label",
+                       *[c for c in table.columns if c not in ("cutout", "id", "class", "your label")]]]
     st.dataframe(table, key="table", on_select=_select_from_table,
                  selection_mode="single-row", hide_index=True, column_config=TABLE_COLUMNS,
                  row_height=64, height=460)

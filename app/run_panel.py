@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from app import caching
-from app.caching import LoadedField, StoredRun
+from app.caching import LoadedField, StoredRun, Weights
 from app.jobs import DONE, FAILED, Job
 from galaxy_core import pipeline, shipped
 from galaxy_core.detection.base import OPERATING_FLOOR, SEES_RENDER
@@ -115,12 +115,13 @@ def run_controls() -> tuple[pipeline.RunSettings, bool]:
 
 
 def run_key(loaded: LoadedField, render_settings: RenderSettings,
-            settings: pipeline.RunSettings) -> tuple:
+            settings: pipeline.RunSettings, weights: Weights | None = None) -> tuple:
     """The store key of a run: a detector that sees only pixels, without the classifier,
-    ignores the stretch."""
+    ignores the stretch (and the classifier's weights)."""
     needs_rgb = SEES_RENDER[settings.resolved_method()] or settings.classify
     rkey = caching.settings_key(render_settings) if needs_rgb else None
-    return (loaded.key, rkey, caching.settings_key(settings))
+    wkey = (weights or Weights()).key if settings.classifies else None
+    return (loaded.key, rkey, caching.settings_key(settings), wkey)
 
 
 def run_shape(loaded: LoadedField, settings: pipeline.RunSettings,
@@ -147,7 +148,7 @@ class _Locked:
 
 
 def _work(loaded: LoadedField, render_settings: RenderSettings, settings: pipeline.RunSettings,
-          key: tuple, shape: RunShape):
+          key: tuple, shape: RunShape, weights: Weights):
     """The job: the pipeline run with each partial result published, stored when done."""
     def work(job: Job) -> StoredRun:
         marks: dict[str, float] = {}
@@ -159,7 +160,7 @@ def _work(loaded: LoadedField, render_settings: RenderSettings, settings: pipeli
         method = settings.resolved_method()
         job.report(0.0, "Loading the models")
         detector = _Locked(pipeline.detector_for(method)) if method == "yolo" else None
-        clf = caching.classifier() if settings.classifies else None
+        clf = weights.classifier() if settings.classifies else None
         result = pipeline.run(loaded.field, render_settings, settings, detector=detector,
                               classifier=clf, progress=job.report, on_partial=on_partial)
         end = time.monotonic()
@@ -238,6 +239,8 @@ def differences(shown: tuple, wanted: tuple) -> tuple[str, ...]:
     fields = list(pipeline.RunSettings.__dataclass_fields__)
     out += [_SETTING_NAMES.get(name, name)
             for name, a, b in zip(fields, shown[2][1:], wanted[2][1:], strict=True) if a != b]
+    if None not in (shown[3], wanted[3]) and shown[3] != wanted[3]:
+        out.append("the classifier's weights")
     return tuple(out)
 
 
@@ -264,12 +267,15 @@ def _collect(sid: str) -> None:
 
 
 def resolve_run(loaded: LoadedField, render_settings: RenderSettings,
-                settings: pipeline.RunSettings, *, auto: bool) -> RunView:
-    """Decide what the page draws and whether a run starts (see the module docstring)."""
+                settings: pipeline.RunSettings, *, auto: bool,
+                weights: Weights | None = None) -> RunView:
+    """Decide what the page draws and whether a run starts (see the module docstring);
+    ``weights``: the classifier's (default the shipped ones)."""
+    weights = weights or Weights()
     sid, fkey = session_id(), loaded.key
     queue, store = caching.run_queue(), caching.run_store()
     clicked = bool(st.session_state.pop("run_requested", False))
-    wanted = run_key(loaded, render_settings, settings)
+    wanted = run_key(loaded, render_settings, settings, weights)
     pending: dict = st.session_state.setdefault("pending", {})
     failed: dict = st.session_state.setdefault("failed", {})
     _collect(sid)
@@ -293,7 +299,7 @@ def resolve_run(loaded: LoadedField, render_settings: RenderSettings,
         if fkey in pending:
             queue.unwatch(pending[fkey], sid)
         job = queue.submit(wanted, _work(loaded, render_settings, settings, wanted,
-                                         run_shape(loaded, settings, objects)),
+                                         run_shape(loaded, settings, objects), weights),
                            watcher=sid, estimate_s=estimate)
         pending[fkey] = wanted
         if estimate <= WAIT_FOR_SHORT_RUNS_S and queue.position(job) <= 1:
