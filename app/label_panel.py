@@ -21,7 +21,7 @@ from galaxy_core.morphology.labelled import clear_label, labels_on, set_label
 from galaxy_core.types import Detection
 
 #: Session keys: each field's label table, and the tables before each change.
-LABELS, UNDO = "labels", "labels_undo"
+LABELS, UNDO = "labels", "labels_history"
 #: The last imported label file (its upload id), so it is read once.
 IMPORTED = "labels_imported"
 #: Changes kept for undo, per field.

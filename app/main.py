@@ -299,10 +299,13 @@ def _inspect(loaded, view: RunView, render_settings, filters, gdf, shown, sep, r
                         labels=labels)
         if det is not None:
             label_buttons(loaded, det, labels.get(det.id), key="table_label")
-    with guarded("showing your labels"):
-        table = label_section(loaded, stored, labels)
-    with guarded("adapting the classifier"):
-        adapt_section(loaded, stored, table, field_name(loaded))
+    try:
+        with guarded("showing your labels", reraise=True):
+            table = label_section(loaded, stored, labels)
+        with guarded("adapting the classifier"):
+            adapt_section(loaded, stored, table, field_name(loaded))
+    except StepFailed:
+        pass  # the labels' message is shown; adapting needs them
 
 
 main()
