@@ -61,6 +61,7 @@ def adapt_settings():
 def weights_picker() -> Weights:
     """Sidebar: which classifier weights runs use; an uploaded file is checked at once
     (GalaxyCoreError for one that is not a classifier checkpoint)."""
+    _collect()  # an adaptation that just ended is offered at once
     adapted = st.session_state.get(ADAPTED)
     options = [SHIPPED, *([SESSION] if adapted is not None else []), UPLOAD]
     if st.session_state.get(CHOICE) not in options:
@@ -89,7 +90,8 @@ def adapt_section(loaded: LoadedField, stored: StoredRun, table: pd.DataFrame, n
     from galaxy_core.morphology.labelled import not_ready
 
     st.subheader("Adapt the classifier to your labels")
-    _collect()
+    if _collect():
+        st.rerun()  # it ended after the sidebar was drawn: draw it again with the new model
     job_key = st.session_state.get(PENDING)
     reason = not_ready(table) if stored.complete else "Wait for the run to finish."
     if reason is not None:
@@ -143,21 +145,21 @@ def _work(stored: StoredRun, table: pd.DataFrame, name: str, stem: str):
     return work
 
 
-def _collect() -> None:
-    """Take a finished adaptation job into the session (its model, or its failure)."""
+def _collect() -> bool:
+    """Take a finished adaptation job into the session (its model, or its failure); whether
+    one ended."""
     key = st.session_state.get(PENDING)
     if key is None:
-        return
+        return False
     job = caching.run_queue().job(key)
     if job is not None and job.active:
-        return
+        return False
     del st.session_state[PENDING]
-    if job is None:
-        return
-    if job.state == "done":
+    if job is not None and job.state == "done":
         st.session_state[ADAPTED] = job.result
-    elif job.state == "failed":
+    elif job is not None and job.state == "failed":
         st.session_state[FAILED] = job.error
+    return True
 
 
 def _poll(key: tuple) -> None:
