@@ -83,6 +83,15 @@ def test_adapted_weights_load_in_classify_and_in_a_run(adapted, tmp_path, capsys
     result = pipeline.run(field, settings=pipeline.RunSettings(method="sep"),
                           classifier=Classifier.load(out, backend="torch"))
     assert result.classified and all(d.probs is not None for d in result.detections)
+    fits.PrimaryHDU(field.data[0]).writeto(tmp_path / "f.fits")
+    argv = ["detect", str(tmp_path / "f.fits"), "--method", "sep", "-q"]
+    assert main([*argv, "--weights-classifier", str(out)]) == 0
+    adapted_csv = capsys.readouterr().out
+    assert main(argv) == 0
+    shipped_csv = capsys.readouterr().out
+    assert adapted_csv.splitlines()[0] == shipped_csv.splitlines()[0] and adapted_csv != shipped_csv
+    assert main([*argv, "--weights-classifier", str(out), "--out", str(tmp_path / "c.ecsv")]) == 0
+    assert out.name in (tmp_path / "c.ecsv").read_text()  # the provenance names the weights used
 
 
 def _refused(capsys, argv: list[str], match: str, out) -> None:
@@ -117,6 +126,17 @@ def test_a_file_that_is_not_a_classifier_is_refused_as_base(tmp_path, capsys):
                           str(tmp_path / base)], "classifier checkpoint", tmp_path / "o.pt")
 
 
+def test_detect_refuses_weights_that_are_not_a_classifier(tmp_path, capsys):
+    field, _ = synthetic_field(seed=3, size=128, n_galaxies=2, n_stars=0)
+    fits.PrimaryHDU(field.data[0]).writeto(tmp_path / "f.fits")
+    (tmp_path / "text.pt").write_text("not weights")
+    for weights, match in (("text.pt", "classifier checkpoint"), ("none.pt", "No such file")):
+        assert main(["detect", str(tmp_path / "f.fits"), "--method", "sep", "-q",
+                     "--weights-classifier", str(tmp_path / weights)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("error: ") and match in err[-1], err
+
+
 def test_labels_of_detections_that_no_longer_exist_are_refused(tmp_path, capsys):
     field, _ = synthetic_field(seed=2, size=256, n_galaxies=6, n_stars=1)
     fits.PrimaryHDU(field.data[0]).writeto(tmp_path / "f.fits")
@@ -133,3 +153,23 @@ def test_the_shipped_weights_cannot_be_the_output(tmp_path, capsys):
     assert main(["adapt", str(table), "--out", str(shipped.CLASSIFIER_WEIGHTS)]) == 2
     assert "would overwrite the base weights" in capsys.readouterr().err
     assert _sha(shipped.CLASSIFIER_WEIGHTS) == before
+
+
+@pytest.mark.slow
+def test_a_table_of_labelled_detections_as_the_app_exports_it_is_valid_input(tmp_path, capsys):
+    field, _ = synthetic_field(seed=4, size=512, n_galaxies=40, n_stars=2)
+    fits.PrimaryHDU(field.data[0]).writeto(tmp_path / "f.fits")
+    from galaxy_core.catalog.labels import labels_frame, write_labels
+    from galaxy_core.io.load import load_field
+
+    result = pipeline.run(load_field(tmp_path / "f.fits"), settings=pipeline.RunSettings(method="sep"))
+    assert len(result.detections) >= 22
+    chosen = [(d, ("Elliptical", "Spiral", "skip")[i % 3]) for i, d in enumerate(result.detections[:33])]
+    write_labels(labels_frame(chosen, field="f.fits"), tmp_path / "labels.ecsv")
+    out = tmp_path / "o.pt"
+    assert main(["adapt", str(tmp_path / "labels.ecsv"), "--out", str(out), "--method", "sep",
+                 "--threads", "1"]) == 0
+    stdout = capsys.readouterr().out
+    n = sum(label != "skip" for _, label in chosen)
+    assert f"on {n} labels" in stdout and out.is_file()
+    assert Classifier.load(out, backend="torch").adaptation["labels"][0][0] == "f.fits#1"

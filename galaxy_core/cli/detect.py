@@ -15,6 +15,7 @@ from galaxy_core import shipped
 from galaxy_core.cli.options import (
     add_field_args,
     add_render_args,
+    check_input_file,
     check_output_path,
     check_render_options,
     field_paths,
@@ -37,6 +38,9 @@ def add_parser(sub) -> None:
     p.add_argument("--out", type=Path, help="write the catalogue to this file instead of stdout, in "
                                             "the format its suffix names (.csv, .fits, .ecsv, .reg "
                                             "for DS9, ...); suffix and folder are checked first")
+    p.add_argument("--weights-classifier", type=Path, default=None, metavar="FILE",
+                   help="classify with these weights (e.g. a file made by `adapt`; "
+                        "default: the shipped ones)")
     p.set_defaults(run=run)
 
 
@@ -71,7 +75,7 @@ def run_settings_of(args: argparse.Namespace):
         tta=args.tta, min_score=args.min_score, detect_tta=args.detect_tta, upsample=args.upsample,
         sep_thresh_sigma=args.threshold, sep_minarea=args.min_area,
     )
-    if args.classify and not shipped.classifier_available():
+    if args.classify and not shipped.classifier_available() and getattr(args, "weights_classifier", None) is None:
         raise GalaxyCoreError("--classify needs the classifier's weights (weights/classifier.pt).")
     if settings.method == "yolo" and "yolo" not in shipped.available_methods():
         raise GalaxyCoreError("--method yolo needs the detector's weights (weights/detector.pt).")
@@ -86,8 +90,19 @@ def check_options(args: argparse.Namespace):
     check_render_options(args)
     if args.out is not None:
         check_output_path(args.out, tuple(FORMATS), "catalogue")
+    if args.weights_classifier is not None:
+        check_input_file(args.weights_classifier)
     field_paths(args)
     return settings
+
+
+def classifier_of(args: argparse.Namespace, settings):
+    """The classifier named by --weights-classifier (None: the shipped one, loaded by the run)."""
+    if args.weights_classifier is None or not settings.classify:
+        return None
+    from galaxy_core.morphology.classifier import Classifier
+
+    return Classifier.load(args.weights_classifier)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,19 +112,22 @@ def run(args: argparse.Namespace) -> int:
     from galaxy_core.catalog.table import to_frame
 
     settings = check_options(args)
+    classifier = classifier_of(args, settings)
     notes: list[str] = []
     with ProgressLine(enabled=False if args.quiet else None) as progress:
         progress(0.0, f"Reading {args.field}")
         field = load_cli_field(args, notes=notes)
         print_notes(notes, progress)
-        result = pipeline.run(field, render_settings_of(args, field), settings, progress=progress)
+        result = pipeline.run(field, render_settings_of(args, field), settings, progress=progress,
+                              classifier=classifier)
         print_notes(list(result.notes), progress)
     df = to_frame(result.detections)
     if args.out is None:
         result_stream(args).write(catalog_bytes(df, "csv").decode())
         return 0
     data = catalog_bytes(df, format_of(args.out), detections=result.detections, wcs=field.wcs,
-                         meta=result_provenance(field, result))
+                         meta=result_provenance(field, result,
+                                                 classifier_weights=args.weights_classifier))
     write_output(args.out, data)
     if not args.quiet:
         print(f"{len(df)} detections written to {args.out}", file=sys.stderr)

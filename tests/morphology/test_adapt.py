@@ -71,6 +71,7 @@ def test_adapting_moves_predictions_towards_the_labels(tiny, adapted):
     # Cross-validated: objects the head never saw are also called better than by the base head.
     assert result.cv_after.accuracy > result.cv_before.accuracy
     assert result.cv_after.n == len(user) and sum(result.cv_after.counts) == len(user)
+    assert 0 < result.cv_gain_ci < 1 and "+-" in result.summary()
     card = result.checkpoint.adaptation
     assert card["base"]["file"] == "base.pt" and len(card["base"]["sha256"]) == 64
     assert card["counts"]["Elliptical"] == 12 and len(card["labels"]) == 24
@@ -146,3 +147,11 @@ def test_replay_features_of_another_body_are_refused(tiny, tmp_path):
     assert np.allclose(back.features, replay.features, rtol=1e-2, atol=1e-3)
     with pytest.raises(GalaxyCoreError, match="another network"):
         load_replay(file, body="0" * 64)
+
+
+def test_balanced_weights_give_each_labelled_class_the_same_share():
+    y = np.array([2, 2, 2, 2, 2, 2, 0, 0, 4])
+    w = adapt_module.class_balance(y)
+    totals = np.bincount(y, weights=w[y], minlength=6)
+    assert np.allclose(totals[[0, 2, 4]], totals[0]) and totals[[1, 3, 5]].sum() == 0
+    assert w[y].mean() == pytest.approx(1.0)
