@@ -1,11 +1,10 @@
 """Many users at once: concurrent browser sessions through the demo flow, and the server's memory.
 
-    .venv/bin/python bench/bench_app_load.py [--sessions 16] [--own-runs 4] [--after 180]
+    .venv/bin/python bench/bench_app_load.py [--sessions 16] [--own-runs 4] [--after 180] [--cache warm|cold]
 
 Starts ``streamlit run app/main.py`` once and warms it (one page through the
 XDF demo until its classes are in), then opens ``--sessions`` browser pages at
-once (one Chromium, one context per user, so each is its own Streamlit
-session) and takes each through the demo flow: the field picture, the boxes,
+once (one Chromium; each page is its own Streamlit session) and takes each through the demo flow: the field picture, the boxes,
 a threshold change, a click on a detection and its panel.  ``--own-runs`` of
 the sessions open a link asking for a run nobody made yet (another detector
 floor, or sep), so model runs queue up while the other pages load; their
@@ -15,6 +14,13 @@ the app's own error message; target 0), the share of pages showing their
 field within 10 s (target all), and the server's resident memory (VmRSS,
 sampled every 0.1 s): idle after warming, peak during the sessions, and
 ``--after`` seconds after they all closed.
+
+The browsers run on the server's 2 cores too.  ``--cache warm`` (default) opens the
+pages in the browser context that warmed the server, so the app's 9 MB of JavaScript
+(Streamlit's, Plotly's; served with ``immutable`` caching) is fetched and compiled once,
+as for returning users; ``--cache cold`` gives each page a fresh context, as 16 first
+visits at once on one machine: every page then downloads and compiles it all, which on
+2 shared cores costs more than the app's own work.
 """
 
 from __future__ import annotations
@@ -82,28 +88,28 @@ class PeakSampler(threading.Thread):
             time.sleep(self.period)
 
 
-async def warm(browser, url: str) -> float:
+async def warm(context, url: str) -> float:
     """One page through the demo until its classes are in; its duration."""
-    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     t0 = time.perf_counter()
-    await page.goto(url)
+    await page.goto(url, wait_until="commit")
     await page.wait_for_selector(MARKERS, state="attached", timeout=900_000)
     await page.wait_for_function("() => !document.body.innerText.includes('so far')", timeout=900_000)
-    await context.close()
+    await page.close()
     return time.perf_counter() - t0
 
 
-async def one_session(browser, url: str, index: int, timeout_ms: int, shots: Path | None,
+async def one_session(browser, shared, url: str, index: int, timeout_ms: int, shots: Path | None,
                       link: str = "") -> dict:
-    """The demo flow for one user; returns its timings or its error."""
-    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    """The demo flow for one user (a page of ``shared``, else of a context of its own); returns
+    its timings or its error."""
+    context = shared or await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     t0 = time.perf_counter()
     out: dict = {"session": index, "link": link or "/"}
     step = "opening the page"
     try:
-        await page.goto(url + link)
+        await page.goto(url + link, wait_until="commit", timeout=timeout_ms)
         await page.wait_for_selector(PICTURE, state="attached", timeout=timeout_ms)
         out["field_s"] = time.perf_counter() - t0
         step = "waiting for the boxes"
@@ -140,23 +146,25 @@ async def one_session(browser, url: str, index: int, timeout_ms: int, shots: Pat
     except Exception as err:  # a timeout or a broken page is this session's failure
         out["error"] = f"{step}: {type(err).__name__}: {str(err).splitlines()[0][:160]}"
     finally:
-        await context.close()
+        await (page.close() if shared else context.close())
     return out
 
 
 async def drive(url: str, sessions: int, own_runs: int, timeout_ms: int, shots: Path | None,
-                sampler: PeakSampler, pid: int) -> tuple[float, float, list[dict], float]:
+                sampler: PeakSampler, pid: int, cache: str) -> tuple[float, float, list[dict], float]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=LOAD_ARGS)
         try:
-            warm_s = await warm(browser, url)
+            first = await browser.new_context(viewport={"width": 1400, "height": 1000})
+            warm_s = await warm(first, url)
+            shared = first if cache == "warm" else None
             idle = rss_mib(pid)
             sampler.start()
             t0 = time.perf_counter()
             links = [OWN_RUNS[i % len(OWN_RUNS)] if i < own_runs else "" for i in range(sessions)]
-            results = await asyncio.gather(*(one_session(browser, url, i, timeout_ms, shots, link)
+            results = await asyncio.gather(*(one_session(browser, shared, url, i, timeout_ms, shots, link)
                                              for i, link in enumerate(links)))
             return warm_s, idle, list(results), time.perf_counter() - t0
         finally:
@@ -172,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--after", type=float, default=180.0,
                         help="seconds to wait after the sessions closed before the last RSS reading")
     parser.add_argument("--screenshots", type=Path, default=None)
+    parser.add_argument("--cache", choices=("warm", "cold"), default="warm",
+                        help="warm: pages share the warmed browser cache; cold: a fresh context each")
     args = parser.parse_args(argv)
     if not CHROMIUM.exists():
         print(f"skipped: {CHROMIUM} is absent (apt-get install chromium)")
@@ -182,16 +192,17 @@ def main(argv: list[str] | None = None) -> int:
         sampler = PeakSampler(proc.pid)
         warm_s, idle, results, wall = asyncio.run(drive(
             url, args.sessions, args.own_runs, int(args.timeout * 1000), args.screenshots, sampler,
-            proc.pid))
+            proc.pid, args.cache))
         closed = rss_mib(proc.pid)
         time.sleep(args.after)
         sampler.stop.set()
         sampler.join()
         after = rss_mib(proc.pid)
     errors = [r for r in results if "error" in r]
-    print(f"{args.sessions} concurrent sessions ({args.own_runs} of them asking for their own run) "
-          f"through the demo flow (field, boxes, threshold, a detection opened) on {os.cpu_count()} "
-          f"CPUs, load average {os.getloadavg()[0]:.1f}; server warmed by one page in {warm_s:.0f} s:")
+    print(f"{args.sessions} concurrent sessions ({args.own_runs} of them asking for their own run, "
+          f"{args.cache} browser cache) through the demo flow (field, boxes, threshold, a detection "
+          f"opened) on {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; server warmed "
+          f"by one page in {warm_s:.0f} s:")
     for r in results:
         if "error" in r:
             print(f"  session {r['session']} {r['link']}: ERROR {r['error']}")
