@@ -157,6 +157,17 @@ def test_adapt_is_disabled_with_the_reason_until_the_labels_can_teach(monkeypatc
     assert any("All 20 labels are Spiral" in i.value for i in at.info)
 
 
+def test_adapting_labels_whose_detections_vanished_says_which_and_starts_nothing(monkeypatch):
+    dets = grid_detections(20)
+    labels = labels_frame([(d, CLASS_NAMES[i % 2]) for i, d in enumerate(dets)], field=FKEY)
+    at = labelled_app(monkeypatch, ScriptedRun(detections=dets[:17]), labels)
+    at.button(key="adapt_button").click().run()
+    assert_clean(at)
+    assert any("3 labelled detection(s) of demo:synthetic no longer exist (ids 18, 19, 20)" in e.value
+               for e in at.error), [e.value for e in at.error]
+    assert "adapt_pending" not in at.session_state
+
+
 @pytest.mark.slow
 def test_adapting_in_the_app_shows_the_gain_offers_the_weights_and_keeps_the_shipped_file(monkeypatch):
     from app import adapt_panel
