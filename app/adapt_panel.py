@@ -22,7 +22,9 @@ from app import caching
 from app.caching import LoadedField, StoredRun, Weights
 from app.guard import guarded
 from app.run_panel import POLL_S, progress_line, request_run, session_id
+from galaxy_core.catalog.labels import labels_bytes
 from galaxy_core.errors import GalaxyCoreError
+from galaxy_core.morphology.labelled import crops_from_run, for_run, not_ready
 from galaxy_core.types import CLASS_NAMES
 
 #: Session keys: the adapted model, the adaptation job's key, its failure.
@@ -87,8 +89,6 @@ def weights_picker() -> Weights:
 def adapt_section(loaded: LoadedField, stored: StoredRun, table: pd.DataFrame, name: str) -> None:
     """The adapt button (disabled with the reason until the labels can teach), its progress,
     and the adapted model's figures and choices."""
-    from galaxy_core.morphology.labelled import not_ready
-
     st.subheader("Adapt the classifier to your labels")
     if _collect():
         st.rerun()  # it ended after the sidebar was drawn: draw it again with the new model
@@ -117,9 +117,6 @@ def adapt_section(loaded: LoadedField, stored: StoredRun, table: pd.DataFrame, n
 
 def _submit(loaded: LoadedField, stored: StoredRun, table: pd.DataFrame, name: str) -> None:
     """Queue the adaptation on this run's crops (checked first: every label's detection exists)."""
-    from galaxy_core.catalog.labels import labels_bytes
-    from galaxy_core.morphology.labelled import for_run
-
     for_run(table, stored.result.detections, field=name, source="Your labels")
     st.session_state.pop(FAILED, None)
     key = ("adapt", loaded.key, caching.digest(labels_bytes(table)), stored.key)
@@ -133,7 +130,6 @@ def _work(stored: StoredRun, table: pd.DataFrame, name: str, stem: str):
     """The job: frame the labelled detections as the run did, then adapt."""
     def work(job) -> AdaptedModel:
         from galaxy_core.morphology.adapt import adapt
-        from galaxy_core.morphology.labelled import crops_from_run
 
         job.report(0.0, "Framing your labelled objects")
         clf = caching.classifier()

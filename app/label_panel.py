@@ -16,8 +16,16 @@ import streamlit as st
 from app.caching import LoadedField, StoredRun
 from app.field_figure import SHORT
 from app.guard import guarded
-from galaxy_core.catalog.labels import LABEL_VALUES, SKIP, class_counts, labels_frame
-from galaxy_core.morphology.labelled import clear_label, labels_on, set_label
+from galaxy_core.catalog.labels import (
+    LABEL_VALUES,
+    SKIP,
+    class_counts,
+    format_of,
+    labels_bytes,
+    labels_frame,
+    labels_from_bytes,
+)
+from galaxy_core.morphology.labelled import clear_label, for_run, labels_on, set_label
 from galaxy_core.types import Detection
 
 #: Session keys: each field's label table, and the tables before each change.
@@ -107,8 +115,6 @@ def label_section(loaded: LoadedField, stored: StoredRun, labels: dict[int, str]
                   disabled=not st.session_state.get(UNDO, {}).get(loaded.key),
                   on_click=_undo, args=(loaded.key,))
     with mid:
-        from galaxy_core.catalog.labels import labels_bytes
-
         st.download_button("Download the labels (CSV)", labels_bytes(table),
                            file_name=f"{loaded.stem or 'field'}_labels.csv", mime="text/csv",
                            key="labels_download", on_click="ignore", disabled=table.empty,
@@ -121,9 +127,6 @@ def label_section(loaded: LoadedField, stored: StoredRun, labels: dict[int, str]
 def import_labels(loaded: LoadedField, stored: StoredRun) -> None:
     """An uploader of a label table (CSV or ECSV) that replaces this field's labels once checked
     against this run's detections; a bad table leaves them as they are."""
-    from galaxy_core.catalog.labels import format_of, labels_from_bytes
-    from galaxy_core.morphology.labelled import for_run
-
     up = st.file_uploader("Import labels (CSV, ECSV)", type=["csv", "ecsv"], key="labels_upload")
     if up is None or st.session_state.get(IMPORTED) == (loaded.key, up.file_id):
         return

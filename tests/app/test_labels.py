@@ -177,7 +177,7 @@ def test_adapting_in_the_app_shows_the_gain_offers_the_weights_and_keeps_the_shi
         pytest.skip("the shipped classifier is not installed")
     before = hashlib.sha256(shipped.CLASSIFIER_WEIGHTS.read_bytes()).hexdigest()
     monkeypatch.setattr(adapt_panel, "adapt_settings",
-                        lambda: AdaptSettings(threads=1, augment_views=1, folds=3, iterations=30))
+                        lambda: AdaptSettings(threads=1))
     dets = grid_detections(20)
     labels = labels_frame([(d, CLASS_NAMES[2 * (i % 2)]) for i, d in enumerate(dets)], field=FKEY)
     run = ScriptedRun(detections=dets)
