@@ -335,7 +335,7 @@ def classifier():
     if not shipped.classifier_available():
         return None
     with _MODEL_LOCK:
-        _loaded["classifier"] = shipped.load_classifier()
+        _loaded["classifier"] = pipeline.load_classifier()
         return _loaded["classifier"]
 
 

@@ -172,9 +172,9 @@ def bench_picture(path: Path) -> None:
     field = load_field(path)
     method = pipeline.RunSettings().resolved_method()
     settings = pipeline.RunSettings(min_score=default_floor(method))
-    clf = shipped.load_classifier() if shipped.classifier_available() else None
+    clf = pipeline.load_classifier() if shipped.classifier_available() else None
     if method == "yolo":
-        shipped.load_detector()
+        pipeline.load_detector()
     marks: dict[str, float] = {}
     ref = reference_s()
     t0 = time.perf_counter()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -36,6 +37,22 @@ from galaxy_core.display.render import plan_render
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.io.mosaic import LazyField, is_lazy
 from galaxy_core.types import CLASS_NAMES, STAR_CLASS, Detection, Field
+
+
+@lru_cache(maxsize=1)
+def load_detector():
+    """The shipped YOLO detector (:class:`~galaxy_core.detection.yolo.YoloDetector`), loaded once."""
+    from galaxy_core.detection.yolo import YoloDetector
+
+    return YoloDetector(shipped.DETECTOR_WEIGHTS)
+
+
+@lru_cache(maxsize=1)
+def load_classifier():
+    """The shipped morphology classifier (:class:`~galaxy_core.morphology.classifier.Classifier`), loaded once."""
+    from galaxy_core.morphology.classifier import Classifier
+
+    return Classifier.load(shipped.CLASSIFIER_WEIGHTS)
 
 
 @dataclass(frozen=True)
@@ -151,7 +168,7 @@ def detector_for(method: str) -> Detector:
         return SepDetector()
     if method not in shipped.available_methods():
         raise GalaxyCoreError("The YOLO detector's weights (weights/detector.pt) are not installed.")
-    return shipped.load_detector()
+    return load_detector()
 
 
 def classify(rgb: np.ndarray | Picture, detections: Sequence[Detection], *, classifier=None,
@@ -182,7 +199,7 @@ def classify(rgb: np.ndarray | Picture, detections: Sequence[Detection], *, clas
     from galaxy_core.morphology.framing import detection_boxes
 
     picture = as_picture(rgb)
-    classifier = classifier or shipped.load_classifier()
+    classifier = classifier or load_classifier()
     if others is None:
         others = detection_boxes(detections)
     if isinstance(picture, ArrayPicture):

@@ -1,10 +1,10 @@
-"""The shipped models: where their weights lie, and each one loaded once per process.
+"""The shipped models: where their weights lie and which of them this install has.
 
 The weights ship in the repository's ``weights/`` folder (nothing is downloaded
 at run time).  ``GALAXY_CORE_WEIGHTS`` names another folder holding
 ``detector.pt`` and ``classifier.pt`` (for example on a Dask worker whose
-checkout keeps them elsewhere).  Loading is lazy: importing this module imports
-neither torch nor ultralytics.
+checkout keeps them elsewhere).  The models are loaded once per process by
+:func:`galaxy_core.pipeline.load_detector` and :func:`~galaxy_core.pipeline.load_classifier`.
 
 >>> available_methods()[-1]
 'sep'
@@ -13,7 +13,6 @@ neither torch nor ultralytics.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 
 #: The repository's root (the folder holding ``galaxy_core/`` and ``weights/``).
@@ -34,19 +33,3 @@ def available_methods() -> tuple[str, ...]:
 def classifier_available() -> bool:
     """Whether the morphology classifier's weights ship with this install."""
     return CLASSIFIER_WEIGHTS.exists()
-
-
-@lru_cache(maxsize=1)
-def load_detector():
-    """The shipped YOLO detector (:class:`~galaxy_core.detection.yolo.YoloDetector`), loaded once."""
-    from galaxy_core.detection.yolo import YoloDetector
-
-    return YoloDetector(DETECTOR_WEIGHTS)
-
-
-@lru_cache(maxsize=1)
-def load_classifier():
-    """The shipped morphology classifier (:class:`~galaxy_core.morphology.classifier.Classifier`), loaded once."""
-    from galaxy_core.morphology.classifier import Classifier
-
-    return Classifier.load(CLASSIFIER_WEIGHTS)

@@ -59,7 +59,7 @@ def test_yolo_runs_at_the_settings_floor():
     default = pipeline.run(field, settings=pipeline.RunSettings(method="yolo", classify=False)).detections
     loose = pipeline.run(field, settings=pipeline.RunSettings(method="yolo", classify=False,
                                                               min_score=0.1)).detections
-    assert min(d.score for d in default) >= shipped.load_detector().conf == 0.25
+    assert min(d.score for d in default) >= pipeline.load_detector().conf == 0.25
     assert min(d.score for d in loose) >= 0.1
     assert sum(d.score < 0.25 for d in loose) > 100
     assert len(loose) > len(default)

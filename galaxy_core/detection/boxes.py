@@ -17,10 +17,6 @@ from collections.abc import Iterator
 
 import numpy as np
 
-#: A box spanning more grid cells than this is compared with its bucket directly.
-MAX_CELLS = 64
-
-
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU matrix (len(a), len(b)) of edge boxes (x_min, y_min, x_max, y_max).
 
@@ -92,7 +88,13 @@ def _intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _bucket_pairs(a: np.ndarray, ia: np.ndarray, b: np.ndarray, ib: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate pairs of boxes ``a[ia]`` with the boxes ``b[ib]`` of one size bucket."""
+    """Candidate pairs of boxes ``a[ia]`` with the boxes ``b[ib]`` of one size bucket.
+
+    The bucket's boxes sit in a grid of cells as large as its largest box, keyed row by
+    row; a box of ``a`` meets the cells from one cell before its lower-left corner to the
+    cell of its upper-right one, and takes each grid row of them as one range of keys, so
+    the candidates are the boxes of those cells only, however large ``a``'s box is.
+    """
     if len(ia) == 0 or len(ib) == 0:
         return np.zeros(0, int), np.zeros(0, int)
     bb = b[ib]
@@ -101,30 +103,23 @@ def _bucket_pairs(a: np.ndarray, ia: np.ndarray, b: np.ndarray, ib: np.ndarray) 
     bx, by = np.floor(bb[:, 0] / cw).astype(np.int64), np.floor(bb[:, 1] / ch).astype(np.int64)
     x_lo, y_lo = bx.min(), by.min()
     nx, ny = bx.max() - x_lo + 1, by.max() - y_lo + 1
-    keys = (bx - x_lo) * ny + (by - y_lo)
+    keys = (by - y_lo) * nx + (bx - x_lo)
     order = np.argsort(keys, kind="stable")
     keys, members = keys[order], ib[order]
     aa = a[ia]
-    c0 = np.floor((aa[:, 0] - cw) / cw).astype(np.int64) - x_lo
-    c1 = np.floor(aa[:, 2] / cw).astype(np.int64) - x_lo
-    r0 = np.floor((aa[:, 1] - ch) / ch).astype(np.int64) - y_lo
-    r1 = np.floor(aa[:, 3] / ch).astype(np.int64) - y_lo
-    c0, c1 = np.clip(c0, 0, nx), np.clip(c1, -1, nx - 1)
-    r0, r1 = np.clip(r0, 0, ny), np.clip(r1, -1, ny - 1)
-    ncol, nrow = np.maximum(c1 - c0 + 1, 0), np.maximum(r1 - r0 + 1, 0)
-    cells = ncol * nrow
-    wide = cells > MAX_CELLS
-    dense_i = np.repeat(ia[wide], len(ib))
-    dense_j = np.tile(ib, int(wide.sum()))
-    sel = np.flatnonzero(~wide & (cells > 0))
-    counts = cells[sel]
+    c0 = np.clip(np.floor((aa[:, 0] - cw) / cw).astype(np.int64) - x_lo, 0, nx)
+    c1 = np.clip(np.floor(aa[:, 2] / cw).astype(np.int64) - x_lo, -1, nx - 1)
+    r0 = np.clip(np.floor((aa[:, 1] - ch) / ch).astype(np.int64) - y_lo, 0, ny)
+    r1 = np.clip(np.floor(aa[:, 3] / ch).astype(np.int64) - y_lo, -1, ny - 1)
+    sel = np.flatnonzero((c1 >= c0) & (r1 >= r0))
+    counts = (r1 - r0 + 1)[sel]
     rows = np.repeat(sel, counts)
-    k = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    cell_keys = (c0[rows] + k // nrow[rows]) * ny + (r0[rows] + k % nrow[rows])
-    lo, hi = np.searchsorted(keys, cell_keys, "left"), np.searchsorted(keys, cell_keys, "right")
+    grid_row = r0[rows] + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    lo = np.searchsorted(keys, grid_row * nx + c0[rows], "left")
+    hi = np.searchsorted(keys, grid_row * nx + c1[rows], "right")
     n = hi - lo
     pick = np.repeat(lo, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
-    return np.r_[dense_i, ia[np.repeat(rows, n)]], np.r_[dense_j, members[pick]]
+    return ia[np.repeat(rows, n)], members[pick]
 
 
 def greedy_clusters(boxes: np.ndarray, *, iou: float) -> Iterator[tuple[int, np.ndarray]]:

@@ -163,13 +163,21 @@ class WindowedPicture(Picture):
         return np.concatenate(blocks) if factor else None
 
 
+#: Rows of a picture block-averaged at a time (float copies of a strip, not of the picture).
+STRIP_ROWS = 512
+
+
 def block_mean_rgb(rgb: np.ndarray, factor: int) -> np.ndarray:
-    """Block-average a uint8 (H, W, C) image by ``factor`` (ragged edge blocks averaged too)."""
+    """Block-average a uint8 (H, W, C) image by ``factor`` (ragged edge blocks averaged too),
+    strip by strip."""
     if factor <= 1:
         return rgb
-    planes = np.moveaxis(rgb, -1, 0).astype(np.float32)
-    mean = block_mean(planes, factor)
-    return np.ascontiguousarray(np.moveaxis(mean + np.float32(0.5), 0, -1).astype(np.uint8))
+    step = max(1, STRIP_ROWS // factor) * factor  # whole blocks per strip: the same means
+    strips = []
+    for y in range(0, rgb.shape[0], step):
+        mean = block_mean(np.moveaxis(rgb[y:y + step], -1, 0).astype(np.float32), factor)
+        strips.append(np.moveaxis(mean + np.float32(0.5), 0, -1).astype(np.uint8))
+    return np.ascontiguousarray(np.concatenate(strips, axis=0))
 
 
 def as_rgb_uint8(image, *, min_side: int = 2, allow_float: bool = True,

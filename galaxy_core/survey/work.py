@@ -13,7 +13,7 @@ do not depend on the number of workers, so a mosaic gives the same catalogue
 on one worker as on many.
 
 Every function takes and returns plain picklable values; models are loaded
-once per worker process (:mod:`galaxy_core.shipped`).
+once per worker process (:func:`galaxy_core.pipeline.load_detector`).
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def detect_window(mosaic: MosaicPlan, settings: BatchSettings, k: int):
         lazy = open_lazy_field(list(mosaic.spec.paths), hdu=mosaic.spec.hdu)
         return _sep(settings).strip_objects(lazy, mosaic.strips[k])
     jobs = [mosaic.jobs[i] for i in mosaic.windows[k]]
-    detector = shipped.load_detector()
+    detector = pipeline.load_detector()
     found = detector.tile_boxes(_picture(mosaic), jobs, conf=mosaic.floor, tta=settings.run.detect_tta)
     return (*found, detector.names)
 
@@ -218,7 +218,7 @@ def detect_coarse(mosaic: MosaicPlan, settings: BatchSettings):
     found = None
     if mosaic.coarse:
         jobs = [mosaic.jobs[i] for i in mosaic.coarse]
-        found = shipped.load_detector().tile_boxes(picture, jobs, conf=mosaic.floor,
+        found = pipeline.load_detector().tile_boxes(picture, jobs, conf=mosaic.floor,
                                                    tta=settings.run.detect_tta)
     return found, picture.edge_sky()
 

@@ -176,3 +176,21 @@ def test_fifty_thousand_boxes_merge_in_bounded_memory():
     tracemalloc.stop()
     assert 0 < len(merged[0]) < len(boxes)
     assert peak < 100 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_large_query_squares_find_their_pairs_in_bounded_memory():
+    """Classification's framing squares (3x each box, up to thousands of px) against every box
+    of a 64 Mpx field (362,000 pairs): candidates near the true pairs, not whole size buckets
+    (which took 11 GB here)."""
+    rng = np.random.default_rng(1)
+    boxes = random_boxes(rng, 15_000, field=8_000.0, sizes=(3.0, 200.0))[0]
+    centre, half = (boxes[:, :2] + boxes[:, 2:]) / 2, 1.5 * (boxes[:, 2:] - boxes[:, :2]).max(axis=1) + 1
+    squares = np.c_[centre - half[:, None], centre + half[:, None]]
+    tracemalloc.start()
+    i, j = candidate_pairs(squares, boxes)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    some = rng.choice(len(squares), 300, replace=False)
+    for k in some:  # each sampled square's pairs are exactly the boxes it overlaps
+        assert np.array_equal(j[i == k], np.flatnonzero(box_iou(squares[k:k + 1], boxes)[0] > 0))
+    assert peak < 100 * 2**20, f"peak {peak / 2**20:.0f} MiB"

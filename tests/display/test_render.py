@@ -334,3 +334,14 @@ def test_large_pixel_offsets_keep_full_precision():
     rgb = render(field_of(band), RenderSettings(interval="minmax", stretch="linear"))
     expected = np.round((band.astype(float) - band.min()) / (band.max() - band.min()) * 255)
     np.testing.assert_array_equal(rgb[..., 0], expected)
+
+
+@pytest.mark.parametrize(("h", "w", "factor"), [(1500, 1300, 3), (2049, 777, 7), (513, 900, 513)])
+def test_block_averaging_strip_by_strip_equals_the_whole_picture(h, w, factor):
+    from galaxy_core.display.picture import block_mean_rgb
+    from galaxy_core.display.preview import block_mean
+
+    rgb = np.random.default_rng(h).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    whole = block_mean(np.moveaxis(rgb, -1, 0).astype(np.float32), factor)
+    expected = np.moveaxis(whole + np.float32(0.5), 0, -1).astype(np.uint8)
+    assert np.array_equal(block_mean_rgb(rgb, factor), expected)

@@ -135,11 +135,9 @@ def test_the_pipeline_runs_a_lazy_field(mosaic):
 @pytest.mark.skipif("yolo" not in __import__("galaxy_core.shipped").shipped.available_methods(),
                     reason="weights/detector.pt is not trained yet")
 def test_yolo_window_by_window_equals_the_whole_picture(mosaic):
-    from galaxy_core import shipped
-
     paths, field = mosaic
     plan = plan_render(field, default_settings(field))
-    detector = shipped.load_detector()
+    detector = pipeline.load_detector()
     detector(np.zeros((64, 64, 3), np.uint8))  # the first call differs in the last bits (model set-up)
     whole = detector(ArrayPicture(apply_plan(field.data, plan)), wcs=field.wcs)
     windowed = detector(WindowedPicture(open_lazy_field(paths), plan, strip_pixels=512 * 50),

@@ -19,7 +19,7 @@ needs_int8 = pytest.mark.skipif(not int8_path(shipped.CLASSIFIER_WEIGHTS).exists
 
 @needs_int8
 def test_small_objects_go_through_int8_and_large_ones_through_float():
-    clf = shipped.load_classifier()
+    clf = pipeline.load_classifier()
     rule = clf.reliability
     rgb = np.concatenate([galaxy_image(200, scale_px=8.0, seed=2), galaxy_image(200, scale_px=1.0, seed=3)],
                          axis=1)

@@ -121,7 +121,7 @@ def test_classified_detections_carry_their_extent():
     assert big.morph_reliable == bool(RULE.reliable(big.extent_px, big.peak_snr)) and not tiny.morph_reliable
     # both stand far out of noise of 2 DN; the brighter, larger one further
     assert big.peak_snr > tiny.peak_snr > 20
-    grid = shipped.load_classifier().accuracy_grid
+    grid = pipeline.load_classifier().accuracy_grid
     if grid is not None:  # each detection carries its grid cell's accuracy
         assert big.morph_accuracy == grid.expected_accuracy(big.extent_px, big.peak_snr)
     assert sum(big.probs) == pytest.approx(1.0)
