@@ -154,7 +154,7 @@ class YoloDetector:
         image = _as_picture(rgb)
         height, width = image.height, image.width
         factor = self.upsample if upsample is None else self._factor(upsample)
-        if height * width * factor**2 > MAX_UPSAMPLED_PIXELS:
+        if factor > 1 and height * width * factor**2 > MAX_UPSAMPLED_PIXELS:
             raise GalaxyCoreError(
                 f"The {factor}x small-object pass is limited to fields of "
                 f"{MAX_UPSAMPLED_PIXELS // factor**2 / 1e6:.0f} megapixels; this one has "

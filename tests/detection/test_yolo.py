@@ -96,6 +96,8 @@ def test_small_object_pass_refuses_bad_factors_and_huge_fields(detector, monkeyp
     monkeypatch.setattr(yd, "MAX_UPSAMPLED_PIXELS", 300 * 300 * 3)
     with pytest.raises(GalaxyCoreError, match="Turn the small-object pass off"):
         detector(rgb, upsample=2)
+    monkeypatch.setattr(yd, "MAX_UPSAMPLED_PIXELS", 100 * 100)  # no pass: no upsampled copy, no limit
+    assert detector(rgb, upsample=1) == []
 
 
 @needs_weights
