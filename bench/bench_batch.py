@@ -13,7 +13,9 @@ Sections (each prints its figures):
   as fast as the separate processes).
 - ``cluster``: the same fields through a ``dask scheduler`` and two ``dask worker``
   processes started here on 127.0.0.1 (stopped by PID): the same catalogue as
-  the LocalCluster run.
+  the LocalCluster run; then through one such worker, so that the speed-up per
+  core is measured with each worker on one thread (a LocalCluster of 1 worker
+  gives its worker both cores' threads).
 - ``mosaic``: one mosaic split into windows across 2 workers, and on 1: peak
   RSS of every worker process (sampled every 0.5 s), and the share of the
   1-worker run's boxes matched at IoU >= 0.9 (target: 3 GB, 99.5 %).
@@ -120,7 +122,7 @@ def throughput(fields: list[Path], work: Path) -> dict:
            "fields_per_min": {"1 worker": round(60 * n / one, 2), "2 workers": round(60 * n / two, 2),
                               "separate": round(60 * n / separate, 2)},
            "speedup_2_over_1": round(one / two, 2), "one_worker_over_separate": round(separate / one, 2)}
-    print("throughput:", json.dumps(out))
+    print("throughput:", json.dumps(out), flush=True)
     return out
 
 
@@ -130,8 +132,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def real_cluster(fields: list[Path], work: Path) -> dict:
-    """The fields through ``dask scheduler`` + two ``dask worker`` processes, against LocalCluster."""
+def cluster_run(fields: list[Path], out: Path, workers: int) -> float:
+    """The fields through ``dask scheduler`` + ``workers`` one-thread ``dask worker`` processes: s."""
     port = free_port()
     dask = str(Path(sys.executable).with_name("dask"))
     procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
@@ -141,16 +143,26 @@ def real_cluster(fields: list[Path], work: Path) -> dict:
         procs += [subprocess.Popen([dask, "worker", f"tcp://127.0.0.1:{port}", "--nthreads", "1",
                                     "--host", "127.0.0.1", "--no-dashboard"], cwd=ROOT,
                                    env={**ENV, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)},
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
-        seconds, _ = batch(fields, work / "cluster.parquet", "--scheduler", f"tcp://127.0.0.1:{port}")
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
+        seconds, _ = batch(fields, out, "--scheduler", f"tcp://127.0.0.1:{port}")
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
             proc.wait(timeout=30)
+    return seconds
+
+
+def real_cluster(fields: list[Path], work: Path) -> dict:
+    """The fields through a real scheduler and two one-thread workers, against LocalCluster; and
+    through one one-thread worker, for the speed-up per core (each worker on a core of its own)."""
+    seconds = cluster_run(fields, work / "cluster.parquet", 2)
+    one_core = cluster_run(fields, work / "cluster_one.parquet", 1)
     same = _same(pd.read_parquet(work / "cluster.parquet"), pd.read_parquet(work / "two.parquet"))
-    out = {"seconds": round(seconds, 1), "same_catalogue_as_local_cluster": same}
-    print("real cluster:", json.dumps(out))
+    out = {"seconds": round(seconds, 1), "same_catalogue_as_local_cluster": same,
+           "one_worker_one_thread_s": round(one_core, 1),
+           "speedup_2_over_1_one_thread_each": round(one_core / seconds, 2)}
+    print("real cluster:", json.dumps(out), flush=True)
     return out
 
 
