@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU matrix (len(a), len(b)) of edge boxes (x_min, y_min, x_max, y_max).
 
