@@ -306,9 +306,9 @@ HOVER_CELLS = 20_000
 
 def hover_trace(loaded: LoadedField) -> dict:
     """The field's hover-grid trace (:func:`app.field_figure.hover_trace` of
-    :func:`galaxy_core.sky_grid.hover_grid`), made once."""
+    :func:`galaxy_core.display.sky_grid.hover_grid`), made once."""
     from app.field_figure import hover_trace as trace
-    from galaxy_core.sky_grid import hover_grid
+    from galaxy_core.display.sky_grid import hover_grid
 
     def make() -> dict:
         grid = hover_grid(loaded.field, max_cells=HOVER_CELLS)
@@ -318,7 +318,7 @@ def hover_trace(loaded: LoadedField) -> dict:
 
 def graticule(loaded: LoadedField) -> list:
     """The field's RA/Dec grid lines (none without a WCS), made once."""
-    from galaxy_core.sky_grid import graticule as make
+    from galaxy_core.display.sky_grid import graticule as make
 
     f = loaded.field
     return preview_store().get_or_make(("graticule", loaded.key),

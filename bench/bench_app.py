@@ -86,8 +86,8 @@ def bench_page_work(repeats: int) -> None:
     from app.review_panel import TABLE_MAX_ROWS, Filters, table_frame, visible, with_groups
     from galaxy_core import pipeline
     from galaxy_core.display import render
+    from galaxy_core.display.sky_grid import hover_grid
     from galaxy_core.io.demo import xdf_field
-    from galaxy_core.sky_grid import hover_grid
 
     field = xdf_field()
     rgb = render(field)

@@ -7,8 +7,8 @@ import pytest
 
 from galaxy_core.catalog.table import to_frame
 from galaxy_core.catalog.triage import UNTRUSTED, display_groups
+from galaxy_core.display.sky_grid import graticule, hover_grid
 from galaxy_core.io.synthetic import synthetic_field
-from galaxy_core.sky_grid import graticule, hover_grid
 from galaxy_core.types import Detection
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from galaxy_core.display.sky_grid import graticule, hover_grid
 from galaxy_core.io.synthetic import synthetic_field
 from galaxy_core.sky import sky_of_pixels
-from galaxy_core.sky_grid import graticule, hover_grid
 from galaxy_core.types import Field
 
 
