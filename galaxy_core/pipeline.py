@@ -238,7 +238,7 @@ def _classify(picture: Picture, detections: Sequence[Detection], boxes: np.ndarr
             extents += [f.extent_px for f in framed]
             snrs += [f.peak_snr for f in framed]
             p, n = _predict(classifier, cheap, np.stack([f.crop for f in framed]),
-                            detections[start:start + batch], tta)
+                            extents[start:], snrs[start:], tta)
             probs.append(p)
             nets += n
             _report(detections, start + len(framed), probs, extents, snrs, nets, classifier,
@@ -268,24 +268,25 @@ def _neighbours(detections: Sequence[Detection], boxes: np.ndarray) -> Callable[
     return lambda k: j[starts[k]:starts[k + 1]]
 
 
-def _predict(classifier, cheap, crops: np.ndarray, chunk: Sequence[Detection],
+def _predict(classifier, cheap, crops: np.ndarray, extents: Sequence[float], snrs: Sequence[float],
              tta: bool) -> tuple[np.ndarray, list[str]]:
     """Probabilities of framed crops and the network each came from: the quantised one
-    (:mod:`galaxy_core.morphology.int8`) for objects too small to be trusted, when it ships."""
+    (:mod:`galaxy_core.morphology.int8`), when it ships, for objects whose measured extent and
+    peak S/N say their class cannot be trusted (the float network for the others)."""
     from galaxy_core.morphology.int8 import predict_int8
 
     rule = classifier.reliability
-    small = np.zeros(len(chunk), bool)
+    cheap_ones = np.zeros(len(crops), bool)
     if cheap is not None and rule is not None:
-        small = np.array([2 * max(d.width, d.height) < rule.min_extent_px for d in chunk])
-    if not small.any():
-        return np.asarray(classifier.predict(crops, tta=tta, framed=True), float), ["float32"] * len(chunk)
-    tiny = predict_int8(cheap, crops[small], classifier.temperature)
-    probs = np.zeros((len(chunk), tiny.shape[1]))
-    probs[small] = tiny
-    if (~small).any():
-        probs[~small] = classifier.predict(crops[~small], tta=tta, framed=True)
-    return probs, ["int8" if s else "float32" for s in small]
+        cheap_ones = ~rule.reliable(np.asarray(extents, float), np.asarray(snrs, float))
+    if not cheap_ones.any():
+        return np.asarray(classifier.predict(crops, tta=tta, framed=True), float), ["float32"] * len(crops)
+    quick = predict_int8(cheap, crops[cheap_ones], classifier.temperature)
+    probs = np.zeros((len(crops), quick.shape[1]))
+    probs[cheap_ones] = quick
+    if (~cheap_ones).any():
+        probs[~cheap_ones] = classifier.predict(crops[~cheap_ones], tta=tta, framed=True)
+    return probs, ["int8" if c else "float32" for c in cheap_ones]
 
 
 def _with_classes(detections: Sequence[Detection], probs: np.ndarray, extents: Sequence[float],

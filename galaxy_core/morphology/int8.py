@@ -1,9 +1,9 @@
-"""The classifier's cheaper path: its network quantised to 8-bit integers, for objects too small to trust.
+"""The classifier's cheaper path: its network quantised to 8-bit integers, for objects it cannot trust.
 
-An object whose detector box is under half the size from which the classifier's
-class is trusted (:class:`~galaxy_core.morphology.reliability.ReliabilityRule`)
-cannot come out reliable (framing caps its extent at twice its box), yet a
-deep field holds thousands of them.  Their probabilities are computed by the
+An object whose framing measures an extent or a peak S/N below those from which the
+classifier's class is trusted (:class:`~galaxy_core.morphology.reliability.ReliabilityRule`)
+is flagged unreliable, and a deep field holds thousands of them (1,755 of the XDF's
+1,784).  Their probabilities are computed by the
 network quantised to int8 (ONNX Runtime static quantisation, per-channel
 weights, activations calibrated on framed training crops by
 ``python -m training.classifier.quantize``): about 1.6 times as many crops per
