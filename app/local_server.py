@@ -76,6 +76,9 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
 
+#: CSS selector of the field's picture: the plain image shown before Plotly loads, or the plot's.
+PICTURE = ".st-key-field_picture img, .st-key-field_plot .main-svg image"
+
 #: CSS selector of the detection markers (one SVG path per visible box) in the field plot.
 MARKERS = ".st-key-field_plot .scatterlayer .trace .points path"
 

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_CONFIG_DIR", str(ROOT / ".yolo_config"))
-PICTURE = ROOT.parent / "shared" / "data" / "hst" / "astrocv" / "galaxies2.jpg"
+HST_PICTURE = ROOT.parent / "shared" / "data" / "hst" / "astrocv" / "galaxies2.jpg"
 
 
 def reference_s() -> float:
@@ -196,6 +196,7 @@ def bench_browser(loads: int) -> None:
     from app.local_server import (
         CHROMIUM,
         MARKERS,
+        PICTURE,
         THRESHOLD_TRACK,
         launch_chromium,
         streamlit_server,
@@ -207,13 +208,12 @@ def bench_browser(loads: int) -> None:
         return
     from playwright.sync_api import sync_playwright
 
-    picture = ".st-key-field_picture img, .st-key-field_plot .main-svg image"
     with streamlit_server() as (url, _proc), sync_playwright() as p:
         browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         t0 = time.perf_counter()
         page.goto(url)
-        page.wait_for_selector(picture, state="attached", timeout=300_000)
+        page.wait_for_selector(PICTURE, state="attached", timeout=300_000)
         cold_picture = time.perf_counter() - t0
         page.wait_for_selector(MARKERS, state="attached", timeout=300_000)
         cold_boxes = time.perf_counter() - t0
@@ -226,7 +226,7 @@ def bench_browser(loads: int) -> None:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             t0 = time.perf_counter()
             page.goto(url)
-            page.wait_for_selector(picture, state="attached", timeout=120_000)
+            page.wait_for_selector(PICTURE, state="attached", timeout=120_000)
             pictures.append(time.perf_counter() - t0)
             page.wait_for_selector(MARKERS, state="attached", timeout=120_000)
             boxes.append(time.perf_counter() - t0)
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loads", type=int, default=5, help="new pages timed on the warm server")
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument("--no-picture", action="store_true")
-    parser.add_argument("--picture", type=Path, default=PICTURE)
+    parser.add_argument("--picture", type=Path, default=HST_PICTURE)
     args = parser.parse_args(argv)
     print(f"torch threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")

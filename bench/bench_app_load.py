@@ -42,6 +42,7 @@ from app.local_server import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
     MARKERS,
+    PICTURE,
     THRESHOLD_TRACK,
     streamlit_server,
     track_click_position,
@@ -50,7 +51,6 @@ from app.local_server import (  # noqa: E402
 #: Pages share one headless Chromium: keep the ones not in front from being throttled.
 LOAD_ARGS = [*CHROMIUM_ARGS, "--disable-background-timer-throttling",
              "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"]
-PICTURE = ".st-key-field_picture img, .st-key-field_plot .main-svg image"
 SHOWING = re.compile(r"Showing (\d+) of (\d+) detections")
 SETTLED_JS = """([sel, old]) => {
     const m = document.body.innerText.match(/Showing (\\d+) of (\\d+) detections/);

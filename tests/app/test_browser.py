@@ -25,6 +25,7 @@ import pytest
 from app.local_server import (
     CHROMIUM,
     MARKERS,
+    PICTURE,
     THRESHOLD_TRACK,
     launch_chromium,
     streamlit_server,
@@ -36,7 +37,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "tests" / "screenshots"
 SHOWING = re.compile(r"Showing (\d+) of (\d+) detections")
-PICTURE = ".st-key-field_picture img, .st-key-field_plot .main-svg image"
 #: A run still under way says how far it got ("... so far").
 RUNNING_JS = "() => document.body.innerText.includes('so far')"
 
