@@ -21,7 +21,7 @@ import streamlit as st
 from app import caching
 from app.caching import LoadedField, StoredRun, Weights
 from app.guard import guarded
-from app.run_panel import POLL_S, progress_line, request_run, session_id
+from app.run_panel import job_progress, request_run, session_id
 from galaxy_core.catalog.labels import labels_bytes
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.morphology.labelled import crops_from_run, for_run, not_ready
@@ -105,7 +105,7 @@ def adapt_section(loaded: LoadedField, stored: StoredRun, table: pd.DataFrame, n
             _submit(loaded, stored, table, name)
             job_key = st.session_state.get(PENDING)
     if job_key is not None:
-        _poll(job_key)
+        job_progress(job_key)
     failed = st.session_state.get(FAILED)
     if failed is not None:
         with guarded("adapting the classifier"):
@@ -156,20 +156,6 @@ def _collect() -> bool:
     elif job is not None and job.state == "failed":
         st.session_state[FAILED] = job.error
     return True
-
-
-def _poll(key: tuple) -> None:
-    """The adaptation's place in the queue or its progress, refreshed; the page redraws when
-    it ends."""
-    @st.fragment(run_every=POLL_S)
-    def poll() -> None:
-        job = caching.run_queue().watch(key, session_id())
-        if job is None or not job.active:
-            st.rerun()
-        fraction, text = progress_line(job)
-        st.progress(fraction, text=text)
-
-    poll()
 
 
 def gain_table(result) -> pd.DataFrame:

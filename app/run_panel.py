@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import streamlit as st
@@ -339,6 +340,17 @@ def live_progress(view: RunView) -> None:
     key = view.job.key
     st.session_state["drawn"] = (key, view.job.version, _stage(view.job.partial), time.monotonic())
 
+    def more_to_show(job) -> bool:
+        _, version, stage, at = st.session_state.get("drawn", (key, -1, -1, 0.0))
+        return job.version != version and (_stage(job.partial) != stage
+                                           or time.monotonic() - at >= REDRAW_S)
+
+    job_progress(key, redraw=more_to_show)
+
+
+def job_progress(key: tuple, redraw: Callable[[Job], bool] | None = None) -> None:
+    """A queued job's place or progress bar, refreshed every POLL_S; the page redraws when the
+    job ends, or when ``redraw(job)`` says it has more to show."""
     @st.fragment(run_every=POLL_S)
     def poll() -> None:
         job = caching.run_queue().watch(key, session_id())
@@ -346,9 +358,7 @@ def live_progress(view: RunView) -> None:
             st.rerun()
         fraction, text = progress_line(job)
         st.progress(fraction, text=text)
-        _, version, stage, at = st.session_state.get("drawn", (key, -1, -1, 0.0))
-        if job.version != version and (_stage(job.partial) != stage
-                                       or time.monotonic() - at >= REDRAW_S):
+        if redraw is not None and redraw(job):
             st.rerun()
 
     poll()
