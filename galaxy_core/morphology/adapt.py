@@ -38,6 +38,7 @@ from galaxy_core import shipped
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.morphology import checkpoint
 from galaxy_core.morphology.labelled import LabelledCrops
+from galaxy_core.morphology.onnx_network import file_sha256
 from galaxy_core.morphology.replay import HEAD_PREFIX, ReplaySet, body_sha256, load_replay
 from galaxy_core.types import CLASS_NAMES
 
@@ -533,17 +534,6 @@ def _as_stored(values: np.ndarray, like):
     import torch
 
     return torch.from_numpy(np.ascontiguousarray(values)).to(like.dtype)
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _card(base_path: Path, crops: LabelledCrops, settings: AdaptSettings, scores: dict[str, Scores],

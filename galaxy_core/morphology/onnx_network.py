@@ -27,9 +27,13 @@ BACKENDS = ("auto", "onnx", "torch")
 SOURCE_KEY = "galaxy_core_source_sha256"
 
 
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file (hex)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file (hex), read in 1 MB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def export_source(path: Path) -> str | None:
