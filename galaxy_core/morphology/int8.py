@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from galaxy_core.morphology.calibration import softmax
-from galaxy_core.morphology.onnx_network import export_source, file_sha256, session_options
+from galaxy_core.morphology.onnx_network import file_sha256, session_options, session_source
 
 #: The quantised network's file name beside the weights ``classifier.pt``.
 SUFFIX = "_int8.onnx"
@@ -43,6 +43,7 @@ class Int8Network:
         self.path = Path(path)
         self._session = ort.InferenceSession(str(path), session_options(threads),
                                              providers=["CPUExecutionProvider"])
+        self.source = session_source(self._session)
         self._mean = np.asarray(mean, np.float32).reshape(1, 3, 1, 1)
         self._std = np.asarray(std, np.float32).reshape(1, 3, 1, 1)
 
@@ -69,12 +70,11 @@ def quantised(classifier) -> Int8Network | None:
 @lru_cache(maxsize=4)
 def _load(path: str, weights: str, versions: tuple, mean: tuple, std: tuple) -> Int8Network | None:
     """The network at ``path`` if it was made from ``weights`` (cached per file versions)."""
-    if export_source(Path(path)) != file_sha256(Path(weights)):
-        return None  # made from other weights
     try:
-        return Int8Network(Path(path), mean=mean, std=std, threads=beside_framing_threads())
+        network = Int8Network(Path(path), mean=mean, std=std, threads=beside_framing_threads())
     except Exception:  # onnxruntime missing or a broken file: the float network does it all
         return None
+    return network if network.source == file_sha256(Path(weights)) else None  # else other weights'
 
 
 def beside_framing_threads() -> int:

@@ -12,14 +12,20 @@ second, nothing written to disk), so it can never go stale.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
+import os
+import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from galaxy_core.errors import GalaxyCoreError
+
+if TYPE_CHECKING:  # torch is imported where a network is exported: the YOLO ONNX path runs without it
+    import torch
 
 #: Inference engines of :class:`~galaxy_core.morphology.classifier.Classifier`.
 BACKENDS = ("auto", "onnx", "torch")
@@ -36,36 +42,43 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def export_source(path: Path) -> str | None:
-    """The source hash an ONNX file records under :data:`SOURCE_KEY` (None if unreadable)."""
-    try:
-        import onnx
+def session_source(session) -> str | None:
+    """The source hash an ONNX Runtime session's model records under :data:`SOURCE_KEY` (or None).
 
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception:  # not ONNX, truncated, or the package is missing
-        return None
-    return {p.key: p.value for p in model.metadata_props}.get(SOURCE_KEY)
+    Read from the loaded session: importing the ``onnx`` package only for this costs about 1 s.
+    """
+    return session.get_modelmeta().custom_metadata_map.get(SOURCE_KEY)
+
+
+def default_threads() -> int:
+    """Intra-op threads for ONNX Runtime: torch's count when torch is loaded, else
+    ``OMP_NUM_THREADS``, else the CPUs this process may use."""
+    if "torch" in sys.modules:
+        return int(sys.modules["torch"].get_num_threads())
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        return max(1, len(os.sched_getaffinity(0)))
 
 
 def session_options(threads: int | None = None):
-    """ONNX Runtime options: ``threads`` intra-op threads (default torch's), quiet."""
+    """ONNX Runtime options: ``threads`` intra-op threads (default :func:`default_threads`), quiet,
+    idle threads not spinning."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = int(threads or torch.get_num_threads())
+    options.intra_op_num_threads = int(threads or default_threads())
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    # idle pool threads sleep instead of spinning: the detector's session would otherwise
+    # take CPU from the classifier (torch, or its own session) running next in the process
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
 def onnx_available() -> bool:
-    """Whether ONNX Runtime and the ONNX exporter can be imported."""
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether ONNX Runtime and the ONNX package are installed (looked up, not imported)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
 
 
 class OnnxNetwork:
@@ -85,6 +98,7 @@ class OnnxNetwork:
     def __init__(self, model: torch.nn.Module, *, input_shape: tuple[int, int, int],
                  threads: int | None = None) -> None:
         import onnxruntime as ort
+        import torch
 
         buffer = io.BytesIO()
         try:
@@ -102,5 +116,7 @@ class OnnxNetwork:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """The network's output for a float32 (N, C, H, W) batch, as a float32 tensor."""
+        import torch
+
         array = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
         return torch.from_numpy(self._session.run(None, {"x": array})[0])

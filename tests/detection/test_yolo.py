@@ -288,9 +288,11 @@ def test_results_history_is_read_without_polars(tmp_path, monkeypatch):
 
 
 @needs_weights
-def test_the_direct_path_gives_ultralytics_own_boxes(detector):
+def test_the_direct_path_gives_ultralytics_own_boxes():
     from galaxy_core.display import render
     from galaxy_core.io.synthetic import synthetic_field
+
+    detector = YoloDetector(conf=0.25, backend="torch")
 
     rgb = render(synthetic_field(seed=1, size=1300)[0])
     tiles = [np.ascontiguousarray(rgb[y:y + 640, x:x + 640]) for y in (0, 600) for x in (0, 600)]
