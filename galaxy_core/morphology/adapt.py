@@ -251,12 +251,12 @@ def body_network(ckpt: checkpoint.ClassifierCheckpoint, threads: int = 2):
     else PyTorch (on torch's threads).
     """
     import torch
-    import torchvision
 
     from galaxy_core.morphology.classifier import float_state_dict
     from galaxy_core.morphology.onnx_network import OnnxNetwork, onnx_available
+    from galaxy_core.morphology.resnet import resnet18
 
-    model = torchvision.models.resnet18(weights=None, num_classes=len(ckpt.class_names))
+    model = resnet18(num_classes=len(ckpt.class_names))
     model.load_state_dict(float_state_dict(ckpt.state_dict))
     body = torch.nn.Sequential(*list(model.children())[:-1], torch.nn.Flatten(1)).eval()
     if onnx_available():

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torchvision
 
 from galaxy_core import shipped
 from galaxy_core.errors import GalaxyCoreError
@@ -37,6 +36,7 @@ from galaxy_core.morphology.calibration import softmax
 from galaxy_core.morphology.framing import FramingSettings, normalise_scale
 from galaxy_core.morphology.onnx_network import BACKENDS, OnnxNetwork, onnx_available
 from galaxy_core.morphology.reliability import AccuracyGrid, ReliabilityRule
+from galaxy_core.morphology.resnet import resnet18
 from galaxy_core.types import CLASS_NAMES
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class Classifier:
     def from_checkpoint(cls, ckpt: checkpoint.ClassifierCheckpoint, *, path: Path | None = None,
                         backend: str = "auto") -> Classifier:
         """The network of a validated checkpoint, ready to predict."""
-        model = torchvision.models.resnet18(weights=None, num_classes=len(ckpt.class_names))
+        model = resnet18(num_classes=len(ckpt.class_names))
         try:
             model.load_state_dict(float_state_dict(ckpt.state_dict))
         except (RuntimeError, KeyError, TypeError) as err:

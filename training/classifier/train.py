@@ -45,6 +45,7 @@ from galaxy_core.morphology import calibration, checkpoint
 from galaxy_core.morphology.checkpoint import ClassifierCheckpoint
 from galaxy_core.morphology.classifier import float_state_dict
 from galaxy_core.morphology.framing import FramingSettings, frame_crop, measure_extent
+from galaxy_core.morphology.resnet import resnet18
 from galaxy_core.morphology.transforms import eval_transforms, no_aug_transforms, train_transforms
 from galaxy_core.types import CLASS_NAMES
 from training.classifier.data import (
@@ -74,8 +75,9 @@ PARTIAL_LABELS: dict[int, tuple[str, ...]] = {
 
 
 def build_model(num_classes: int = len(CLASS_NAMES)) -> nn.Module:
-    """torchvision ResNet18, random init (nothing downloads), ``num_classes`` outputs."""
-    return torchvision.models.resnet18(weights=None, num_classes=num_classes)
+    """ResNet18 as torchvision builds it (:mod:`galaxy_core.morphology.resnet`), random init
+    (nothing downloads), ``num_classes`` outputs."""
+    return resnet18(num_classes=num_classes)
 
 
 def frame_item(path: str, x_px: float, y_px: float, size: int, settings: FramingSettings) -> np.ndarray:
