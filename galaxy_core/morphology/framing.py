@@ -240,18 +240,33 @@ def frame_crop(image: np.ndarray | Picture, centre_xy: tuple[float, float], exte
     n = int(round(side))
     x1, y1 = x0 + n, y0 + n
     if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
-        level, sigma = pic.edge_sky()
-        rng = np.random.default_rng(seed)
-        canvas = level[None, None, :] + rng.normal(0.0, sigma, size=(n, n, 1))
-        canvas = np.clip(np.round(canvas), 0, 255).astype(np.uint8)
-        sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-        if sx1 > sx0 and sy1 > sy0:
-            canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = pic.region(sy0, sy1, sx0, sx1)
-        cut = canvas
+        cut = _sky_padded(pic, x0, y0, n, seed)
     else:
         cut = np.ascontiguousarray(pic.region(y0, y1, x0, x1))
     resample = Image.Resampling.BOX if n > out_size else Image.Resampling.BILINEAR
     return np.asarray(Image.fromarray(cut).resize((out_size, out_size), resample=resample))
+
+
+def _sky_padded(pic: Picture, x0: int, y0: int, n: int, seed: int) -> np.ndarray:
+    """The n x n square from field (column, row) ``(x0, y0)``: the picture where it lies inside,
+    sky (the picture's edge level plus its noise, seeded) beyond it.
+
+    The noise is drawn for the whole square, so every sky pixel has the value it would have
+    with the picture left out; only the pixels it shows are turned into uint8.
+    """
+    level, sigma = pic.edge_sky()
+    noise = np.random.default_rng(seed).normal(0.0, sigma, size=(n, n, 1))
+    canvas = np.empty((n, n, 3), np.uint8)
+    # the part of the square inside the picture, in square px (empty when it lies outside)
+    ty0, tx0 = min(max(-y0, 0), n), min(max(-x0, 0), n)
+    ty1, tx1 = max(min(pic.height - y0, n), ty0), max(min(pic.width - x0, n), tx0)
+    sky_parts = [(slice(0, ty0), slice(0, n)), (slice(ty1, n), slice(0, n)),
+                 (slice(ty0, ty1), slice(0, tx0)), (slice(ty0, ty1), slice(tx1, n))]
+    for rows, cols in sky_parts:
+        canvas[rows, cols] = np.clip(np.round(level[None, None, :] + noise[rows, cols]), 0, 255)
+    if ty1 > ty0 and tx1 > tx0:
+        canvas[ty0:ty1, tx0:tx1] = pic.region(y0 + ty0, y0 + ty1, x0 + tx0, x0 + tx1)
+    return canvas
 
 
 def normalise_scale(image: np.ndarray, out_size: int, *, settings: FramingSettings | None = None,

@@ -159,3 +159,27 @@ def test_bad_shape_is_a_user_error():
         measure_extent(np.zeros((5, 5, 7), np.uint8))
     with pytest.raises(GalaxyCoreError):
         FramingSettings(fill=0.0)
+
+
+def test_sky_padding_equals_the_whole_noisy_square_with_the_picture_pasted():
+    """Only the sky pixels shown are computed; each keeps the value the whole draw gives it."""
+    from galaxy_core.display.picture import ArrayPicture
+    from galaxy_core.morphology.framing import _sky_padded
+
+    rng = np.random.default_rng(1)
+    pic = ArrayPicture((rng.random((50, 70, 3)) * 255).astype(np.uint8))
+    level, sigma = pic.edge_sky()
+    checked = 0
+    for x0 in range(-90, 80, 13):
+        for y0 in range(-70, 60, 11):
+            for n in (1, 6, 40, 130):
+                if 0 <= x0 and 0 <= y0 and x0 + n <= 70 and y0 + n <= 50:
+                    continue  # inside: no padding
+                whole = level[None, None, :] + np.random.default_rng(3).normal(0.0, sigma, (n, n, 1))
+                whole = np.clip(np.round(whole), 0, 255).astype(np.uint8)
+                sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + n, 70), min(y0 + n, 50)
+                if sx1 > sx0 and sy1 > sy0:
+                    whole[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = pic.rgb[sy0:sy1, sx0:sx1]
+                np.testing.assert_array_equal(_sky_padded(pic, x0, y0, n, seed=3), whole)
+                checked += 1
+    assert checked > 300
