@@ -17,13 +17,13 @@ the FITS and ECSV exports write into their headers.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
 from galaxy_core import __version__, shipped
 from galaxy_core.display import RenderSettings
+from galaxy_core.morphology.onnx_network import file_sha256
 from galaxy_core.pipeline import RunResult, RunSettings
 from galaxy_core.types import Field
 
@@ -33,11 +33,8 @@ HASH_DIGITS = 16
 
 @lru_cache(maxsize=8)
 def _sha256(path: str, mtime_ns: int, size: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """:func:`file_sha256`, once per file version."""
+    return file_sha256(path)
 
 
 def weights_id(path: str | Path) -> str:

@@ -70,8 +70,9 @@ def session_options(threads: int | None = None):
     options.intra_op_num_threads = int(threads or default_threads())
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    # idle pool threads sleep instead of spinning: the detector's session would otherwise
-    # take CPU from the classifier (torch, or its own session) running next in the process
+    # idle pool threads sleep instead of spinning, so a session that has finished leaves the
+    # cores to the framing thread and other sessions (the detector alone: 1.26 s against 1.22 s
+    # spinning on a 2048 px field, within this machine's noise)
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
