@@ -18,7 +18,6 @@ the FITS and ECSV exports write into their headers.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 
 from galaxy_core import __version__, shipped
@@ -31,17 +30,9 @@ from galaxy_core.types import Field
 HASH_DIGITS = 16
 
 
-@lru_cache(maxsize=8)
-def _sha256(path: str, mtime_ns: int, size: int) -> str:
-    """:func:`file_sha256`, once per file version."""
-    return file_sha256(path)
-
-
 def weights_id(path: str | Path) -> str:
     """``name sha256:<first 16 hex digits>`` of a weights file (hash cached per file version)."""
-    p = Path(path)
-    st = p.stat()
-    return f"{p.name} sha256:{_sha256(str(p.resolve()), st.st_mtime_ns, st.st_size)[:HASH_DIGITS]}"
+    return f"{Path(path).name} sha256:{file_sha256(path)[:HASH_DIGITS]}"
 
 
 def render_summary(s: RenderSettings, n_bands: int = 1) -> str:

@@ -245,29 +245,28 @@ def cross_validate(features: Features, labels: np.ndarray, folds: np.ndarray, ba
 
 
 def body_network(ckpt: checkpoint.ClassifierCheckpoint, threads: int = 2):
-    """A callable: normalised float (N, 3, S, S) batch -> (N, 512) penultimate features.
+    """A callable: normalised float32 (N, 3, S, S) batch -> (N, 512) penultimate features.
 
     Through ONNX Runtime (on ``threads`` threads) when installed, as the classifier runs,
     else PyTorch (on torch's threads).
     """
     import torch
 
-    from galaxy_core.morphology.classifier import float_state_dict
+    from galaxy_core.morphology.classifier import network_of
     from galaxy_core.morphology.onnx_network import OnnxNetwork, onnx_available
-    from galaxy_core.morphology.resnet import resnet18
 
-    model = resnet18(num_classes=len(ckpt.class_names))
-    model.load_state_dict(float_state_dict(ckpt.state_dict))
+    model = network_of(ckpt)
     body = torch.nn.Sequential(*list(model.children())[:-1], torch.nn.Flatten(1)).eval()
     if onnx_available():
         try:
-            return OnnxNetwork(body, input_shape=(3, ckpt.input_size, ckpt.input_size), threads=threads)
+            return OnnxNetwork.export(body, input_shape=(3, ckpt.input_size, ckpt.input_size),
+                                      threads=threads)
         except GalaxyCoreError:
             pass
 
     def run(x):
-        with _threads(threads):
-            return body(x)
+        with _threads(threads), torch.inference_mode():
+            return body(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
     return run
 
 
@@ -293,7 +292,8 @@ def crop_features(ckpt: checkpoint.ClassifierCheckpoint, crops: np.ndarray, *, a
         torch.manual_seed(seed)
         for start in range(0, len(crops), batch):
             chunk = crops[start:start + batch]
-            x = (torch.from_numpy(np.ascontiguousarray(chunk)).permute(0, 3, 1, 2).float() / 255 - norm[0]) / norm[1]
+            x = ((torch.from_numpy(np.ascontiguousarray(chunk)).permute(0, 3, 1, 2).float() / 255 - norm[0])
+                 / norm[1]).numpy()
             turned.append(_views_features(net, dihedral_views(x) if dihedral else [x]))
             augmented.append(_views_features(net, [torch.stack([augment(to_tensor_u8(c)) for c in chunk])
                                                    for _ in range(augment_views)], len(chunk)))

@@ -25,7 +25,9 @@ serving cannot drift apart:
 ========================  ==============================================================
 
 Training, weight averaging, adaptation and the benches that store measured
-thresholds all go through :func:`read` and :func:`write`.
+thresholds all go through :func:`read` and :func:`write`.  Everything but the
+weights and the training curve also has a JSON form (:func:`settings_json`), which
+the shipped ONNX export carries so that inference can start without torch.
 
 >>> ckpt = read(shipped.CLASSIFIER_WEIGHTS)       # doctest: +SKIP
 >>> write(replace(ckpt, temperature=0.7), path)   # doctest: +SKIP
@@ -33,6 +35,7 @@ thresholds all go through :func:`read` and :func:`write`.
 
 from __future__ import annotations
 
+import json
 import pickle
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -161,6 +164,29 @@ def write(ckpt: ClassifierCheckpoint, path: str | Path) -> Path:
     with atomic_write(path) as fh:
         torch.save(ckpt.to_dict(), fh)
     return path
+
+
+def settings_json(ckpt: ClassifierCheckpoint) -> str:
+    """The checkpoint without its weights and training curve, as JSON (see :func:`from_settings_json`)."""
+    d = ckpt.to_dict()
+    del d["state_dict"], d["history"]
+    return json.dumps(d)
+
+
+def from_settings_json(text: str, *, source: str = "the checkpoint's settings") -> ClassifierCheckpoint:
+    """A checkpoint with no weights (an empty ``state_dict``) from :func:`settings_json`'s text,
+    validated as :func:`read` validates a file.
+
+    Raises:
+        GalaxyCoreError: text that is not such JSON.
+    """
+    try:
+        d = json.loads(text)
+    except (TypeError, ValueError) as err:
+        raise GalaxyCoreError(f"{source} is not the JSON of a classifier checkpoint ({err}).") from err
+    if isinstance(d, dict):
+        d = {**d, "state_dict": {}}
+    return ClassifierCheckpoint.from_dict(d, source=source)
 
 
 def to_bytes(ckpt: ClassifierCheckpoint) -> bytes:

@@ -23,7 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from galaxy_core.morphology.calibration import softmax
-from galaxy_core.morphology.onnx_network import file_sha256, session_options, session_source
+from galaxy_core.morphology.onnx_network import (
+    default_threads,
+    file_sha256,
+    session_options,
+    session_source,
+)
 
 #: The quantised network's file name beside the weights ``classifier.pt``.
 SUFFIX = "_int8.onnx"
@@ -78,12 +83,11 @@ def _load(path: str, weights: str, versions: tuple, mean: tuple, std: tuple) -> 
 
 
 def beside_framing_threads() -> int:
-    """Intra-op threads of the quantised network: one fewer than torch's, because the pipeline
-    frames the next batch on a thread beside it (on 2 cores, 1 thread classified 4,135 crops in
-    9.8 s against 12.0 s with 2, measured in one run)."""
-    import torch
-
-    return max(1, torch.get_num_threads() - 1)
+    """Intra-op threads of the quantised network: one fewer than the default
+    (:func:`~galaxy_core.morphology.onnx_network.default_threads`), because the pipeline frames
+    the next batch on a thread beside it (on 2 cores, 1 thread classified 4,135 crops in 9.8 s
+    against 12.0 s with 2, measured in one run)."""
+    return max(1, default_threads() - 1)
 
 
 def predict_int8(network: Int8Network, framed: np.ndarray, temperature: float) -> np.ndarray:

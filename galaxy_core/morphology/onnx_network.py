@@ -1,12 +1,13 @@
-"""Run a PyTorch image network through ONNX Runtime, exported in memory.
+"""Run an image network through ONNX Runtime: a shipped export, or a torch module exported in memory.
 
 The classifier's ResNet18 runs about 1.6x faster on 2 CPU cores in ONNX
 Runtime than in PyTorch (``bench/bench_classifier.py`` prints both).  The
-export is made from the loaded weights when the classifier loads (under a
-second, nothing written to disk), so it can never go stale.
+shipped weights' export lies beside them (:mod:`galaxy_core.morphology.exported`);
+other weights are exported from the loaded network when they load (about 1.3 s,
+nothing written to disk), so an export can never go stale.
 
->>> net = OnnxNetwork(model, input_shape=(3, 96, 96))        # doctest: +SKIP
->>> logits = net(batch)          # torch (N, 3, 96, 96) -> torch (N, classes)  # doctest: +SKIP
+>>> net = OnnxNetwork.export(model, input_shape=(3, 96, 96))   # doctest: +SKIP
+>>> logits = net(batch)          # float32 (N, 3, 96, 96) -> float32 (N, classes)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import io
 import os
 import sys
 import warnings
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,7 +36,18 @@ SOURCE_KEY = "galaxy_core_source_sha256"
 
 
 def file_sha256(path: str | Path) -> str:
-    """The SHA-256 of a file (hex), read in 1 MB blocks."""
+    """The SHA-256 of a file (hex), computed once per file version (path, mtime, size).
+
+    Raises:
+        OSError: no such file.
+    """
+    st = os.stat(path)
+    return _sha256(str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=16)
+def _sha256(path: str, mtime_ns: int, size: int) -> str:
+    """The SHA-256 of the file at ``path`` (hex), read in 1 MB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -82,42 +95,67 @@ def onnx_available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
 
 
+def export_bytes(model: torch.nn.Module, input_shape: tuple[int, int, int]) -> bytes:
+    """``model`` (eval mode) as ONNX bytes: input ``x`` (N, C, H, W), output ``y``, N dynamic.
+
+    The one export of a classifier network: the in-memory one, the shipped file
+    (:mod:`galaxy_core.morphology.exported`) and the int8 quantisation's start all come from here.
+    """
+    import torch
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(model.eval(), torch.zeros((1, *input_shape)), buffer,
+                          input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, dynamo=False)
+    return buffer.getvalue()
+
+
 class OnnxNetwork:
-    """A torch module (eval mode, one image batch in, one tensor out) run by ONNX Runtime.
+    """An image network (one float32 batch in, one array out) run by ONNX Runtime.
 
     Args:
-        model: the network; exported once with a dynamic batch dimension.
-        input_shape: (channels, height, width) of one input image.
-        threads: ONNX Runtime intra-op threads (default: torch's current thread count).
+        model: ONNX bytes or the path of an ``.onnx`` file (see :meth:`export` for a torch module).
+        threads: ONNX Runtime intra-op threads (default :func:`default_threads`).
+
+    Attributes:
+        source: the SHA-256 of the weights file the model records it was made from (or None).
+        metadata: the model's custom metadata (key -> string).
 
     Thread-safe: ONNX Runtime sessions accept concurrent ``run`` calls.
 
     Raises:
-        GalaxyCoreError: the export or the session could not be made.
+        GalaxyCoreError: the session could not be made (not an ONNX model, a broken file).
     """
 
-    def __init__(self, model: torch.nn.Module, *, input_shape: tuple[int, int, int],
-                 threads: int | None = None) -> None:
+    def __init__(self, model: bytes | str | Path, *, threads: int | None = None) -> None:
         import onnxruntime as ort
-        import torch
 
-        buffer = io.BytesIO()
+        options = session_options(threads)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-                torch.onnx.export(model.eval(), torch.zeros((1, *input_shape)), buffer,
-                                  input_names=["x"], output_names=["y"],
-                                  dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, dynamo=False)
-            options = session_options(threads)
-            self._session = ort.InferenceSession(buffer.getvalue(), options,
-                                                 providers=["CPUExecutionProvider"])
-        except Exception as err:  # the exporter and ORT raise many unrelated types
+            self._session = ort.InferenceSession(model if isinstance(model, bytes) else str(model),
+                                                 options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # ORT raises its own unrelated types
             raise GalaxyCoreError(f"Could not run the network through ONNX Runtime: {err}") from err
         self.threads = options.intra_op_num_threads
+        self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
+        self.source = self.metadata.get(SOURCE_KEY)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """The network's output for a float32 (N, C, H, W) batch, as a float32 tensor."""
-        import torch
+    @classmethod
+    def export(cls, model: torch.nn.Module, *, input_shape: tuple[int, int, int],
+               threads: int | None = None) -> OnnxNetwork:
+        """A torch module exported in memory (:func:`export_bytes`) and loaded.
 
-        array = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
-        return torch.from_numpy(self._session.run(None, {"x": array})[0])
+        Raises:
+            GalaxyCoreError: the export or the session could not be made.
+        """
+        try:
+            exported = export_bytes(model, input_shape)
+        except Exception as err:  # the exporter raises many unrelated types
+            raise GalaxyCoreError(f"Could not export the network to ONNX: {err}") from err
+        return cls(exported, threads=threads)
+
+    def __call__(self, x) -> np.ndarray:
+        """The network's output, float32, for a float32 (N, C, H, W) batch (an array or a CPU tensor)."""
+        return self._session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]

@@ -16,10 +16,8 @@ SHA-256 of the weights it was made from.
 from __future__ import annotations
 
 import argparse
-import io
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +28,7 @@ from galaxy_core.morphology.calibration import softmax
 from galaxy_core.morphology.classifier import Classifier
 from galaxy_core.morphology.framing import FramingSettings
 from galaxy_core.morphology.int8 import Int8Network, int8_path
-from galaxy_core.morphology.onnx_network import SOURCE_KEY, file_sha256
+from galaxy_core.morphology.onnx_network import SOURCE_KEY, export_bytes, file_sha256
 from training.classifier.distant import shrink
 from training.classifier.train import framed_sets, get_args_parser, validation_sets
 
@@ -47,17 +45,6 @@ def train_crops(data: str, clf: Classifier, n: int, seed: int = 0) -> np.ndarray
     return np.stack([clf.frame(np.asarray(images[i])) for i in chosen])
 
 
-def onnx_of(clf: Classifier) -> bytes:
-    """The float network as ONNX (dynamic batch)."""
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(clf.model.eval(), torch.zeros(1, 3, clf.input_size, clf.input_size), buffer,
-                          input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, dynamo=False)
-    return buffer.getvalue()
-
-
 def quantise(clf: Classifier, calibration: np.ndarray, out: Path) -> Path:
     """Write the int8 network of ``clf`` calibrated on ``calibration`` crops to ``out``."""
     import onnx
@@ -69,7 +56,7 @@ def quantise(clf: Classifier, calibration: np.ndarray, out: Path) -> Path:
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    mean, std = clf._mean.numpy(), clf._std.numpy()
+    mean, std = clf._mean, clf._std
     batches = [((c.transpose(0, 3, 1, 2) / np.float32(255)) - mean) / std
                for c in np.array_split(calibration, max(1, len(calibration) // 32))]
 
@@ -83,7 +70,7 @@ def quantise(clf: Classifier, calibration: np.ndarray, out: Path) -> Path:
 
     with tempfile.TemporaryDirectory() as tmp:
         plain, pre, quant = (Path(tmp) / n for n in ("f.onnx", "pre.onnx", "q.onnx"))
-        plain.write_bytes(onnx_of(clf))
+        plain.write_bytes(export_bytes(clf.model, (3, clf.input_size, clf.input_size)))
         quant_pre_process(str(plain), str(pre))
         quantize_static(str(pre), str(quant), Reader(), quant_format=QuantFormat.QOperator,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
@@ -115,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    clf = Classifier.load(args.weights)
+    clf = Classifier.load(args.weights, backend="torch")  # the torch model is exported
     out = quantise(clf, train_crops(args.data, clf, CALIBRATION_CROPS), int8_path(args.weights))
-    net = Int8Network(out, mean=clf._mean.numpy().ravel(), std=clf._std.numpy().ravel())
+    net = Int8Network(out, mean=clf._mean.ravel(), std=clf._std.ravel())
     images, labels = validation_sets(data=args.data, sets=("labelled",))["labelled"]
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB), calibrated on {CALIBRATION_CROPS} "
           "training crops")
