@@ -33,9 +33,9 @@ def sky_border_px(shape: tuple[int, ...]) -> int:
 
 def border_counts(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Histograms of uint8 RGB pixels (..., 3): per channel (3, 256) and of the channel sum (766,)."""
-    flat = np.asarray(pixels).reshape(-1, 3)
-    channels = np.stack([np.bincount(flat[:, c], minlength=256) for c in range(3)])
-    total = flat[:, 0].astype(np.int32) + flat[:, 1] + flat[:, 2]  # 10x faster than sum(axis=1)
+    planes = np.asarray(pixels).reshape(-1, 3).T.copy()  # (3, N): contiguous channels count faster
+    channels = np.stack([np.bincount(planes[c], minlength=256) for c in range(3)])
+    total = planes[0].astype(np.int32) + planes[1] + planes[2]  # 10x faster than sum(axis=1)
     return channels, np.bincount(total, minlength=766)
 
 
@@ -62,8 +62,9 @@ def median_of_counts(counts: np.ndarray) -> float:
 def sky_stats(rgb: np.ndarray) -> tuple[np.ndarray, float]:
     """Per-channel sky level (median of the outer border, DN) and luminance sky sigma (DN)."""
     b = sky_border_px(rgb.shape)
-    parts = [border_counts(p) for p in (rgb[:b], rgb[-b:], rgb[:, :b], rgb[:, -b:])]
-    return sky_from_counts(sum(p[0] for p in parts), sum(p[1] for p in parts))
+    # the four strips overlap in the corners, which count twice
+    parts = [p.reshape(-1, 3) for p in (rgb[:b], rgb[-b:], rgb[:, :b], rgb[:, -b:])]
+    return sky_from_counts(*border_counts(np.concatenate(parts)))
 
 
 class Picture:

@@ -135,9 +135,10 @@ def sky_ring(smooth: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarra
     return ring
 
 
-def robust_sigma(values: np.ndarray) -> float:
-    """1.4826 x the median absolute deviation, at least :data:`QUANTISATION_NOISE` (DN)."""
-    med = np.median(values)
+def robust_sigma(values: np.ndarray, median: float | None = None) -> float:
+    """1.4826 x the median absolute deviation, at least :data:`QUANTISATION_NOISE` (DN)
+    (``median``: the values' median, when already known)."""
+    med = np.median(values) if median is None else median
     return max(1.4826 * float(np.median(np.abs(values - med))), QUANTISATION_NOISE)
 
 
@@ -173,13 +174,14 @@ def measure_extent(image: np.ndarray, *, settings: FramingSettings | None = None
     # values' mean (what smoothing gives) lies above the raw median; left in, it lets noise
     # join the segment and inflates a faint object's extent up to twice its size.
     ring = sky_ring(smooth, exclude)
-    smooth -= np.float32(np.median(ring))
+    ring_median = np.median(ring)
+    smooth -= np.float32(ring_median)
     # Smoothing lowers the noise by about 1 / (2 sqrt(pi) sigma_smooth) per pixel.
     noise = sigma / (2.0 * np.sqrt(np.pi) * s.smooth_px) if s.smooth_px >= 0.5 else sigma
     icx, icy = int(np.clip(round(cx), 0, w - 1)), int(np.clip(round(cy), 0, h - 1))
     r = max(2, int(0.1 * min(h, w)))
     peak = float(smooth[max(icy - r, 0):icy + r + 1, max(icx - r, 0):icx + r + 1].max())
-    snr = peak / robust_sigma(ring) if with_snr else float("nan")
+    snr = peak / robust_sigma(ring, ring_median) if with_snr else float("nan")
     mask = smooth > max(s.nsigma * noise, s.peak_fraction * peak, 1.0)
     if exclude is not None:
         mask &= ~exclude
@@ -187,13 +189,9 @@ def measure_extent(image: np.ndarray, *, settings: FramingSettings | None = None
     fallback = Extent(float(cx), float(cy), 0.5 * min(h, w), 1.0, 0.0, 0, snr)
     if n == 0:
         return fallback
-    target = labels[icy, icx]
+    target = labels[icy, icx] or _nearest_label(labels, icy, icx, 0.25 * min(h, w))
     if target == 0:
-        # Nearest segment to the expected centre, if within a quarter of the image.
-        dist, (iy, ix) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
-        if dist[icy, icx] > 0.25 * min(h, w):
-            return fallback
-        target = labels[iy[icy, icx], ix[icy, icx]]
+        return fallback
     box = ndimage.find_objects(labels, max_label=target)[target - 1]  # scan only the segment's box
     ys, xs = np.nonzero(labels[box] == target)
     ys, xs = ys + box[0].start, xs + box[1].start
@@ -206,6 +204,24 @@ def measure_extent(image: np.ndarray, *, settings: FramingSettings | None = None
     major, minor = max(float(evals[1]), 0.25), max(float(evals[0]), 0.25)
     angle = float(np.degrees(np.arctan2(evecs[1, 1], evecs[0, 1])))
     return Extent(mx, my, 4.0 * np.sqrt(major), float(np.sqrt(minor / major)), angle, int(len(xs)), snr)
+
+
+def _nearest_label(labels: np.ndarray, iy: int, ix: int, reach: float) -> int:
+    """The label of the segment pixel nearest to (``iy``, ``ix``), 0 when none lies within
+    ``reach`` px: what a Euclidean distance transform of the whole image gives there, found
+    among the pixels of the square that can be within reach (the transform itself only where
+    pixels of two segments tie for nearest, where its own choice decides)."""
+    r = int(np.floor(reach))
+    y0, x0 = max(iy - r, 0), max(ix - r, 0)
+    ys, xs = np.nonzero(labels[y0:iy + r + 1, x0:ix + r + 1])
+    d2 = (ys + (y0 - iy)) ** 2 + (xs + (x0 - ix)) ** 2
+    if len(d2) == 0 or np.sqrt(float(d2.min())) > reach:
+        return 0
+    nearest = np.unique(labels[ys[d2 == d2.min()] + y0, xs[d2 == d2.min()] + x0])
+    if len(nearest) == 1:
+        return int(nearest[0])
+    _, (ny, nx) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+    return int(labels[ny[iy, ix], nx[iy, ix]])
 
 
 def square_corner(centre_xy: tuple[float, float], side: float) -> tuple[int, int]:

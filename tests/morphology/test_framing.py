@@ -10,6 +10,7 @@ from scipy import ndimage
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.morphology.framing import (
     FramingSettings,
+    _nearest_label,
     crop_for_detection,
     detection_boxes,
     frame_crop,
@@ -183,3 +184,24 @@ def test_sky_padding_equals_the_whole_noisy_square_with_the_picture_pasted():
                 np.testing.assert_array_equal(_sky_padded(pic, x0, y0, n, seed=3), whole)
                 checked += 1
     assert checked > 300
+
+
+def test_the_nearest_segment_is_the_distance_transforms_ties_included():
+    """Off-centre objects take the segment the whole image's distance transform names."""
+    rng = np.random.default_rng(1)
+    tied = 0
+    for _ in range(3000):
+        h, w = rng.integers(5, 40, 2)
+        labels, n = ndimage.label(rng.random((h, w)) < rng.uniform(0.005, 0.2))
+        iy, ix = rng.integers(0, h), rng.integers(0, w)
+        if n == 0 or labels[iy, ix]:
+            continue
+        reach = 0.25 * min(h, w)
+        dist, (yy, xx) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+        expected = 0 if dist[iy, ix] > reach else labels[yy[iy, ix], xx[iy, ix]]
+        assert _nearest_label(labels, iy, ix, reach) == expected
+        d2 = [(y - iy) ** 2 + (x - ix) ** 2 for y, x in zip(*np.nonzero(labels), strict=True)]
+        at = [labels[y, x] for (y, x), d in zip(zip(*np.nonzero(labels), strict=True), d2, strict=True)
+              if d == min(d2)]
+        tied += len(set(at)) > 1 and dist[iy, ix] <= reach
+    assert tied > 10  # pixels of two segments at the same distance were among the cases
