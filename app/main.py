@@ -55,7 +55,7 @@ from app.run_panel import (  # noqa: E402
 )
 from app.stretch_panel import stretch_controls, stretch_preview  # noqa: E402
 from app.tabs import TAB_KEY, TABS  # noqa: E402
-from app.viewport import window_size  # noqa: E402
+from app.viewport import size_pending, window_size  # noqa: E402
 from galaxy_core.catalog.provenance import result_provenance  # noqa: E402
 from galaxy_core.display import default_settings  # noqa: E402
 
@@ -294,9 +294,10 @@ def _inspect(loaded, view: RunView, render_settings, filters, gdf, shown, sep, r
                                  on_close=_close_detail, labelling=labelling)
     with guarded("listing the detections"):
         detection_picker(shown, gdf["id"].tolist())
-        detection_table(stored, shown, origin_lower=loaded.origin_lower, everything=gdf,
-                        colouring=(filters.honest, result.classified and not result.complete),
-                        labels=labels)
+        if not size_pending():  # the first run of a page sends the field's picture first
+            detection_table(stored, shown, origin_lower=loaded.origin_lower, everything=gdf,
+                            colouring=(filters.honest, result.classified and not result.complete),
+                            labels=labels)
         if det is not None:
             label_buttons(loaded, det, labels.get(det.id), key="table_label")
     try:

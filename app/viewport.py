@@ -5,6 +5,11 @@ will be drawn at.
 Streamlit redraws a Plotly chart whose figure changed at the figure's own height
 (450 px when it names none) before fitting it to its container, so without a
 height the field flickered to 450 px on every redraw while classes came in.
+
+A new page does not know the size on its first run; the field's plot waits for it
+(:func:`size_pending`): the first run sends the field's picture alone, which the
+browser shows at once, and the plot (about 1.3 MB and a second of the browser's time
+for the XDF demo) is sent once, at its height, on the run the size report starts.
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ export default function(component) {
 """
 
 _component = None
+#: Session key: this host runs no custom components (AppTest), so no size will come.
+NO_HOST = "viewport_no_host"
+#: Session key: the page stopped waiting for the size (:func:`stop_waiting`).
+WAITED = "viewport_waited"
 
 
 def window_size() -> tuple[int, int] | None:
@@ -38,7 +47,20 @@ def window_size() -> tuple[int, int] | None:
         result = _component(key="viewport", on_size_change=lambda: None)
         size = getattr(result, "size", None)
     except Exception:  # a host without custom components (AppTest): sizes stay unknown
+        st.session_state[NO_HOST] = True
         return None
     if isinstance(size, list | tuple) and len(size) == 2:
         return int(size[0]), int(size[1])
     return None
+
+
+def size_pending() -> bool:
+    """Whether this page still waits for the browser to report its size (never where no
+    report can come, nor after :func:`stop_waiting`)."""
+    state = st.session_state
+    return state.get("window") is None and not state.get(NO_HOST) and not state.get(WAITED)
+
+
+def stop_waiting() -> None:
+    """Draw at the default size from now on (the report is late, or will not come)."""
+    st.session_state[WAITED] = True

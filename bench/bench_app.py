@@ -126,6 +126,7 @@ def bench_apptest(repeats: int) -> None:
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=900)
+    at.session_state["window"] = (1600, 1000)  # as a browser reports it: the whole page is drawn
     at.run()
     deadline = time.monotonic() + 900
     while "pending" in at.session_state and at.session_state["pending"] and time.monotonic() < deadline:

@@ -60,10 +60,17 @@ def small_synthetic_demo(monkeypatch):
         store.clear()
 
 
+def app_test() -> AppTest:
+    """The app in a browser that has reported its window's size (AppTest has no browser)."""
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    at.session_state["window"] = (1600, 1000)
+    return at
+
+
 def new_app(*, classify: bool = False, method: str | None = "sep") -> AppTest:
     """The app on the sep baseline with the shipped classifier off (fast and the same whether
     or not the learned models are installed), unless asked otherwise."""
-    at = AppTest.from_file(MAIN, default_timeout=120)
+    at = app_test()
     at.session_state["classify"] = classify
     if method is not None:
         at.session_state["method"] = method
@@ -293,6 +300,28 @@ def test_the_field_shows_at_once_then_its_boxes_then_the_classes(monkeypatch):
     assert not at.get("progress") and run.calls == 1
 
 
+def test_a_new_page_sends_the_picture_first_and_the_plot_once_its_size_is_known(monkeypatch):
+    from app import viewport
+
+    monkeypatch.setattr(pipeline, "run", ScriptedRun())
+    at = AppTest.from_file(MAIN, default_timeout=120)  # a page whose size has not come yet
+    at.session_state["source"], at.session_state["method"] = SOURCE["synthetic"], "sep"
+    at.run()
+    settle(at)
+    assert_clean(at)
+    assert not at.get("plotly_chart") and not at.dataframe, "only the picture on the first run"
+    assert at.get("image"), "the field's picture"
+    at.session_state["window"] = (1600, 1000)  # the browser's report starts the next run
+    at.run()
+    assert field_spec(at)["layout"]["height"] == 1000 - 160 and at.dataframe
+    late = AppTest.from_file(MAIN, default_timeout=120)  # the report never came: drawn anyway
+    late.session_state["source"], late.session_state["method"] = SOURCE["synthetic"], "sep"
+    late.session_state[viewport.WAITED] = True
+    late.run()
+    settle(late)
+    assert field_spec(late)["data"][0]["type"] == "image"
+
+
 def test_untrusted_classes_are_drawn_grey_and_counted_apart(monkeypatch):
     from app.field_figure import NEUTRAL_STYLE
 
@@ -414,7 +443,7 @@ def test_the_url_holds_the_view_and_a_new_session_restores_it(monkeypatch):
     assert params["grid"] == "1" and params["sel"] == "7" and params["classify"] == "0"
     assert params["method"] == "sep"
 
-    again = AppTest.from_file(MAIN, default_timeout=120)  # a reload, or someone given the link
+    again = app_test()  # a reload, or someone given the link
     for key, value in params.items():
         again.query_params[key] = value
     again.run()
@@ -428,7 +457,7 @@ def test_the_url_holds_the_view_and_a_new_session_restores_it(monkeypatch):
     assert again.checkbox(key="classify").value is False and again.selectbox(key="method").value == "sep"
     assert any(h.value.startswith("#7 ") for h in again.subheader), "the open detection"
     # values that do not parse are ignored, never an error
-    bad = AppTest.from_file(MAIN, default_timeout=120)
+    bad = app_test()
     for key, value in {"field": "upload:nothing:", "thr": "lots", "stretch": "<b>", "sel": "x"}.items():
         bad.query_params[key] = value
     bad.run()
@@ -443,7 +472,7 @@ def test_a_reload_finds_the_uploaded_field_while_the_server_holds_it(monkeypatch
     settle(at)
     params = {k: _one(at.query_params[k]) for k in at.query_params}
     assert params["field"].startswith("upload:")
-    again = AppTest.from_file(MAIN, default_timeout=120)
+    again = app_test()
     for key, value in params.items():
         again.query_params[key] = value
     again.run()
