@@ -8,7 +8,6 @@ a run) is shown until the user hides it.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import pandas as pd
@@ -18,7 +17,7 @@ from app import caching
 from app.caching import LoadedField, StoredRun
 from app.field_figure import SHORT, field_figure, marker_curves
 from app.plotly_spec import PreparedFigure
-from app.viewport import size_pending, stop_waiting
+from app.viewport import size_pending
 from galaxy_core.catalog.matching import centres_and_snr, coverage
 from galaxy_core.catalog.review import filter_catalog, top_classes
 from galaxy_core.catalog.triage import (
@@ -218,7 +217,6 @@ def field_view(loaded: LoadedField, preview: tuple[str, int], shown: pd.DataFram
     if picture is not None and size_pending():
         with st.container(key="field_box"), st.container(key="field_picture"):
             st.image(picture, width="stretch")
-        _plot_soon()
         return
     uri, block = preview
     f = loaded.field
@@ -238,23 +236,6 @@ def field_view(loaded: LoadedField, preview: tuple[str, int], shown: pd.DataFram
                         selection_mode=("points",),
                         height="stretch",
                         config={"scrollZoom": True, "displaylogo": False, "responsive": True})
-
-
-#: Longest wait (s) for the browser's size before the field's plot is drawn without it.
-SIZE_WAIT_S = 2.0
-
-
-def _plot_soon() -> None:
-    """Redraw the page with the plot after SIZE_WAIT_S if the browser's size report (which
-    redraws it at once) has not come by then."""
-    since = st.session_state.setdefault("size_wait_since", time.monotonic())
-
-    @st.fragment(run_every=SIZE_WAIT_S / 2)
-    def wait() -> None:
-        if time.monotonic() - since >= SIZE_WAIT_S:
-            stop_waiting()
-            st.rerun()
-    wait()
 
 
 def detection_table(stored: StoredRun, shown: pd.DataFrame, *, origin_lower: bool,

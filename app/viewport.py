@@ -10,9 +10,14 @@ A new page does not know the size on its first run; the field's plot waits for i
 (:func:`size_pending`): the first run sends the field's picture alone, which the
 browser shows at once, and the plot (about 1.3 MB and a second of the browser's time
 for the XDF demo) is sent once, at its height, on the run the size report starts.
+(No timer redraws the page if the report never comes: a ``run_every`` fragment calling
+``st.rerun`` can drop a widget change made at the same moment; the next run after
+SIZE_WAIT_S draws the plot without the size.)
 """
 
 from __future__ import annotations
+
+import time
 
 import streamlit as st
 
@@ -34,8 +39,10 @@ export default function(component) {
 _component = None
 #: Session key: this host runs no custom components (AppTest), so no size will come.
 NO_HOST = "viewport_no_host"
-#: Session key: the page stopped waiting for the size (:func:`stop_waiting`).
-WAITED = "viewport_waited"
+#: Session key: when this page started waiting for its size (time.monotonic(), s).
+WAIT_SINCE = "viewport_wait_since"
+#: Longest wait (s) for the size: runs after it draw the plot without it.
+SIZE_WAIT_S = 2.0
 
 
 def window_size() -> tuple[int, int] | None:
@@ -55,12 +62,9 @@ def window_size() -> tuple[int, int] | None:
 
 
 def size_pending() -> bool:
-    """Whether this page still waits for the browser to report its size (never where no
-    report can come, nor after :func:`stop_waiting`)."""
+    """Whether this page still waits for the browser to report its size: not once it came,
+    never where none can come, and not SIZE_WAIT_S after the page's first run."""
     state = st.session_state
-    return state.get("window") is None and not state.get(NO_HOST) and not state.get(WAITED)
-
-
-def stop_waiting() -> None:
-    """Draw at the default size from now on (the report is late, or will not come)."""
-    st.session_state[WAITED] = True
+    if state.get("window") is not None or state.get(NO_HOST):
+        return False
+    return time.monotonic() - state.setdefault(WAIT_SINCE, time.monotonic()) < SIZE_WAIT_S

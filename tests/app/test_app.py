@@ -307,16 +307,16 @@ def test_a_new_page_sends_the_picture_first_and_the_plot_once_its_size_is_known(
     at = AppTest.from_file(MAIN, default_timeout=120)  # a page whose size has not come yet
     at.session_state["source"], at.session_state["method"] = SOURCE["synthetic"], "sep"
     at.run()
-    settle(at)
     assert_clean(at)
     assert not at.get("plotly_chart") and not at.dataframe, "only the picture on the first run"
     assert at.get("image"), "the field's picture"
     at.session_state["window"] = (1600, 1000)  # the browser's report starts the next run
     at.run()
+    settle(at)
     assert field_spec(at)["layout"]["height"] == 1000 - 160 and at.dataframe
-    late = AppTest.from_file(MAIN, default_timeout=120)  # the report never came: drawn anyway
+    late = AppTest.from_file(MAIN, default_timeout=120)  # no report in SIZE_WAIT_S: drawn anyway
     late.session_state["source"], late.session_state["method"] = SOURCE["synthetic"], "sep"
-    late.session_state[viewport.WAITED] = True
+    late.session_state[viewport.WAIT_SINCE] = time.monotonic() - viewport.SIZE_WAIT_S
     late.run()
     settle(late)
     assert field_spec(late)["data"][0]["type"] == "image"
