@@ -252,7 +252,7 @@ def body_network(ckpt: checkpoint.ClassifierCheckpoint, threads: int = 2):
     """
     import torch
 
-    from galaxy_core.morphology.classifier import network_of
+    from galaxy_core.morphology.classifier import network_of, torch_network
     from galaxy_core.morphology.onnx_network import OnnxNetwork, onnx_available
 
     model = network_of(ckpt)
@@ -264,9 +264,11 @@ def body_network(ckpt: checkpoint.ClassifierCheckpoint, threads: int = 2):
         except GalaxyCoreError:
             pass
 
+    network = torch_network(body)
+
     def run(x):
-        with _threads(threads), torch.inference_mode():
-            return body(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+        with _threads(threads):
+            return network(x)
     return run
 
 
@@ -281,19 +283,18 @@ def crop_features(ckpt: checkpoint.ClassifierCheckpoint, crops: np.ndarray, *, a
     """
     import torch
 
-    from galaxy_core.morphology.classifier import dihedral_views
+    from galaxy_core.morphology.classifier import dihedral_views, network_input
     from galaxy_core.morphology.transforms import to_tensor_u8, train_transforms
 
     net = body_network(ckpt, threads)
-    norm = (torch.tensor(ckpt.mean).view(1, 3, 1, 1), torch.tensor(ckpt.std).view(1, 3, 1, 1))
+    mean, std = (np.asarray(v, np.float32).reshape(1, 3, 1, 1) for v in (ckpt.mean, ckpt.std))
     augment = train_transforms(ckpt.input_size, mean=ckpt.mean, std=ckpt.std) if augment_views else None
     turned, augmented = [], []
     with torch.random.fork_rng(), torch.inference_mode(), _threads(1):
         torch.manual_seed(seed)
         for start in range(0, len(crops), batch):
             chunk = crops[start:start + batch]
-            x = ((torch.from_numpy(np.ascontiguousarray(chunk)).permute(0, 3, 1, 2).float() / 255 - norm[0])
-                 / norm[1]).numpy()
+            x = network_input(chunk, mean, std)
             turned.append(_views_features(net, dihedral_views(x) if dihedral else [x]))
             augmented.append(_views_features(net, [torch.stack([augment(to_tensor_u8(c)) for c in chunk])
                                                    for _ in range(augment_views)], len(chunk)))

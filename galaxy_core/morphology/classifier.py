@@ -58,6 +58,13 @@ def dihedral_views(x: np.ndarray) -> list[np.ndarray]:
     return views
 
 
+def network_input(framed: Sequence[np.ndarray] | np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """The network's input, float32 (N, 3, S, S), of uint8 (S, S, 3) framed crops: [0, 1] pixels
+    less ``mean`` over ``std`` (float32, broadcastable to (1, 3, 1, 1))."""
+    x = np.stack(framed).transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
+    return (x - mean) / std
+
+
 def float_state_dict(state: dict) -> dict:
     """A stored (fp16) state dict with its floating-point tensors in float32, ready to load."""
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
@@ -182,11 +189,6 @@ class Classifier:
         """One crop scale-normalised to the network's input: uint8 (size, size, 3)."""
         return normalise_scale(crop, self.input_size, settings=self.framing)
 
-    def _batch(self, framed: Sequence[np.ndarray]) -> np.ndarray:
-        """Normalised float32 (N, 3, S, S) of uint8 (S, S, 3) framed crops."""
-        x = np.stack(framed).transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
-        return (x - self._mean) / self._std
-
     def logits(self, crops: Sequence[np.ndarray] | np.ndarray, *, tta: bool | None = None,
                batch_size: int = 256, framed: bool = False) -> np.ndarray:
         """Raw logits (N, 6), averaged over the 8 dihedral views with TTA."""
@@ -201,7 +203,7 @@ class Classifier:
                 images = [self.frame(c) for c in images]
             elif any(c.shape != (self.input_size, self.input_size, 3) for c in images):
                 raise GalaxyCoreError(f"Framed crops must be {self.input_size}x{self.input_size}x3.")
-            x = self._batch(images)
+            x = network_input(images, self._mean, self._std)
             if tta:  # the mean of the 8 views' float32 logits, summed in float64
                 out.append(np.mean([self._network(v) for v in dihedral_views(x)], axis=0, dtype=np.float64))
             else:
@@ -241,17 +243,17 @@ def _engine(model: torch.nn.Module, backend: str, input_size: int) -> tuple[str,
     if backend not in BACKENDS:
         raise GalaxyCoreError(f"Unknown classifier backend {backend!r}; use one of {BACKENDS}.")
     if backend == "torch" or (backend == "auto" and not onnx_available()):
-        return "torch", _torch_network(model)
+        return "torch", torch_network(model)
     try:
         return "onnx", OnnxNetwork.export(model, input_shape=(3, input_size, input_size))
     except (GalaxyCoreError, ImportError) as err:
         if backend == "onnx":
             raise GalaxyCoreError(f"The classifier cannot run through ONNX Runtime: {err}") from err
         log.warning("classifier: ONNX Runtime unavailable (%s); running PyTorch", err)
-        return "torch", _torch_network(model)
+        return "torch", torch_network(model)
 
 
-def _torch_network(model: torch.nn.Module) -> Network:
+def torch_network(model: torch.nn.Module) -> Network:
     """``model`` as an engine on numpy batches, under ``torch.inference_mode``."""
     import torch
 

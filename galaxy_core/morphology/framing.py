@@ -217,7 +217,8 @@ def _nearest_label(labels: np.ndarray, iy: int, ix: int, reach: float) -> int:
     d2 = (ys + (y0 - iy)) ** 2 + (xs + (x0 - ix)) ** 2
     if len(d2) == 0 or np.sqrt(float(d2.min())) > reach:
         return 0
-    nearest = np.unique(labels[ys[d2 == d2.min()] + y0, xs[d2 == d2.min()] + x0])
+    at = d2 == d2.min()
+    nearest = np.unique(labels[ys[at] + y0, xs[at] + x0])
     if len(nearest) == 1:
         return int(nearest[0])
     _, (ny, nx) = ndimage.distance_transform_edt(labels == 0, return_indices=True)

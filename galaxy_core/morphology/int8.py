@@ -23,12 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from galaxy_core.morphology.calibration import softmax
-from galaxy_core.morphology.onnx_network import (
-    default_threads,
-    file_sha256,
-    session_options,
-    session_source,
-)
+from galaxy_core.morphology.classifier import network_input
+from galaxy_core.morphology.onnx_network import OnnxNetwork, default_threads, file_sha256
 
 #: The quantised network's file name beside the weights ``classifier.pt``.
 SUFFIX = "_int8.onnx"
@@ -40,23 +36,22 @@ def int8_path(weights: Path) -> Path:
 
 
 class Int8Network:
-    """A quantised classifier network run by ONNX Runtime (uint8 framed crops in, logits out)."""
+    """A quantised classifier network run by ONNX Runtime (uint8 framed crops in, logits out).
+
+    Raises:
+        GalaxyCoreError: not a readable ONNX model.
+    """
 
     def __init__(self, path: Path, *, mean, std, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
         self.path = Path(path)
-        self._session = ort.InferenceSession(str(path), session_options(threads),
-                                             providers=["CPUExecutionProvider"])
-        self.source = session_source(self._session)
+        self._network = OnnxNetwork(self.path, threads=threads)
+        self.source = self._network.source
         self._mean = np.asarray(mean, np.float32).reshape(1, 3, 1, 1)
         self._std = np.asarray(std, np.float32).reshape(1, 3, 1, 1)
 
     def logits(self, framed: np.ndarray) -> np.ndarray:
         """Logits (N, classes), float64, of uint8 (N, size, size, 3) framed crops."""
-        x = np.ascontiguousarray(framed.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
-        x = (x - self._mean) / self._std
-        return self._session.run(None, {"x": x})[0].astype(np.float64)
+        return self._network(network_input(framed, self._mean, self._std)).astype(np.float64)
 
 
 def quantised(classifier) -> Int8Network | None:
