@@ -12,7 +12,6 @@ filter change never re-runs a model.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import threading
@@ -277,25 +276,13 @@ def preview_rgb(loaded: LoadedField, settings: RenderSettings,
     return preview_store().get_or_make(("rgb", loaded.key, settings_key(settings), max_side), make)
 
 
-def preview_uri(loaded: LoadedField, settings: RenderSettings,
-                max_side: int = DISPLAY_MAX_SIDE) -> tuple[str, int]:
-    """The display render as a JPEG data URI, and its block size."""
-    def make():
-        jpeg, factor = preview_jpeg(loaded, settings, max_side)
-        return f"data:image/jpeg;base64,{base64.b64encode(jpeg).decode()}", factor
-    return preview_store().get_or_make(("uri", loaded.key, settings_key(settings), max_side), make)
-
-
 def preview_jpeg(loaded: LoadedField, settings: RenderSettings,
                  max_side: int = DISPLAY_MAX_SIDE, *, flip: bool = False) -> tuple[bytes, int]:
     """The display render as JPEG bytes (``flip``: row 0 at the bottom, as FITS are shown), and
     its block size."""
     def make():
         rgb, factor = preview_rgb(loaded, settings, max_side)
-        buf = io.BytesIO()
-        Image.fromarray(np.ascontiguousarray(rgb[::-1] if flip else rgb)).save(buf, format="JPEG",
-                                                                               quality=88)
-        return buf.getvalue(), factor
+        return image_bytes(rgb[::-1] if flip else rgb, fmt="JPEG"), factor
     return preview_store().get_or_make(("jpeg", loaded.key, settings_key(settings), max_side, flip),
                                        make)
 
@@ -387,15 +374,15 @@ def classifier_if_loaded():
     return _loaded.get("classifier")
 
 
-def data_uri(rgb: np.ndarray, *, fmt: str = "PNG") -> str:
-    """A uint8 RGB array as a ``data:image/...;base64`` URI."""
+def image_bytes(rgb: np.ndarray, *, fmt: str = "PNG") -> bytes:
+    """A uint8 RGB array as PNG or JPEG (quality 88) bytes."""
     buf = io.BytesIO()
     img = Image.fromarray(np.ascontiguousarray(rgb))
     if fmt == "JPEG":
         img.save(buf, format="JPEG", quality=88)
     else:
         img.save(buf, format="PNG", compress_level=1)
-    return f"data:image/{fmt.lower()};base64,{base64.b64encode(buf.getvalue()).decode()}"
+    return buf.getvalue()
 
 
 @dataclass(eq=False)
@@ -405,7 +392,7 @@ class StoredRun:
 
     result: pipeline.RunResult
     key: tuple | None = None
-    thumbs: dict[int, str] = field(default_factory=dict, repr=False)
+    thumbs: dict[int, bytes] = field(default_factory=dict, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
     _boxes: np.ndarray | None = field(default=None, repr=False)
@@ -461,19 +448,19 @@ class StoredRun:
         """The detection numbered ``det_id``."""
         return next((d for d in self.result.detections if d.id == det_id), None)
 
-    def thumbnails(self, ids: Sequence[int], *, origin_lower: bool) -> list[str]:
-        """JPEG data URIs of the boxes of ``ids`` in the run's rendered field (made once each)."""
+    def thumbnails(self, ids: Sequence[int], *, origin_lower: bool) -> list[bytes]:
+        """JPEG cut-outs of the boxes of ``ids`` in the run's rendered field (made once each)."""
         by_id = {d.id: d for d in self.result.detections}
         out = []
         for i in ids:
             with self.lock:
-                uri = self.thumbs.get(i)
-            if uri is None:
-                uri = data_uri(thumbnail(self.result.rgb, by_id[i], origin_lower=origin_lower),
-                               fmt="JPEG")
+                jpeg = self.thumbs.get(i)
+            if jpeg is None:
+                jpeg = image_bytes(thumbnail(self.result.rgb, by_id[i], origin_lower=origin_lower),
+                                   fmt="JPEG")
                 with self.lock:
-                    self.thumbs[i] = uri
-            out.append(uri)
+                    self.thumbs[i] = jpeg
+            out.append(jpeg)
         return out
 
 

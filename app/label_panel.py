@@ -10,6 +10,8 @@ before it, so "Undo last label" steps back.
 
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 import streamlit as st
 
@@ -43,9 +45,25 @@ def field_name(loaded: LoadedField) -> str:
 
 
 def label_table(loaded: LoadedField) -> pd.DataFrame:
-    """This field's label table (empty when nothing is labelled)."""
+    """This field's label table (empty when nothing is labelled; shared: do not modify it)."""
     found = st.session_state.setdefault(LABELS, {}).get(loaded.key)
-    return found if found is not None else labels_frame([], field=field_name(loaded))
+    return found if found is not None else _empty_table(field_name(loaded))
+
+
+@functools.lru_cache(maxsize=32)
+def _empty_table(name: str) -> pd.DataFrame:
+    """The empty label table of a field (made once: every page run asks for it)."""
+    return labels_frame([], field=name)
+
+
+def _table_csv(table: pd.DataFrame, name: str) -> bytes:
+    """The label table as CSV (the empty one's made once per field)."""
+    return _empty_csv(name) if table.empty else labels_bytes(table)
+
+
+@functools.lru_cache(maxsize=32)
+def _empty_csv(name: str) -> bytes:
+    return labels_bytes(_empty_table(name))
 
 
 def _change(fkey: str, table: pd.DataFrame) -> None:
@@ -115,7 +133,7 @@ def label_section(loaded: LoadedField, stored: StoredRun, labels: dict[int, str]
                   disabled=not st.session_state.get(UNDO, {}).get(loaded.key),
                   on_click=_undo, args=(loaded.key,))
     with mid:
-        st.download_button("Download the labels (CSV)", labels_bytes(table),
+        st.download_button("Download the labels (CSV)", _table_csv(table, field_name(loaded)),
                            file_name=f"{loaded.stem or 'field'}_labels.csv", mime="text/csv",
                            key="labels_download", on_click="ignore", disabled=table.empty,
                            icon=":material/download:")

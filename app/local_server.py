@@ -77,10 +77,35 @@ def launch_chromium(playwright):
 
 
 #: CSS selector of the field's picture: the plain image shown before Plotly loads, or the plot's.
-PICTURE = ".st-key-field_picture img, .st-key-field_plot .main-svg image"
+PICTURE = ".st-key-field_picture img, .st-key-field_plot .imagelayer image"
 
-#: CSS selector of the detection markers (one SVG path per visible box) in the field plot.
-MARKERS = ".st-key-field_plot .scatterlayer .trace .points path"
+#: JavaScript: the number of detection boxes the field plot has drawn (the corners of its box
+#: shapes' paths, sep's and the labelled outlines left out), or -1 before the plot is drawn.
+BOXES_JS = """() => {
+    const gd = document.querySelector('.st-key-field_plot .js-plotly-plot');
+    if (!gd || !gd._fullLayout || !gd.querySelector('.main-svg')) return -1;
+    const shapes = gd._fullLayout.shapes || [];
+    let n = 0;
+    for (const p of gd.querySelectorAll('.shapelayer path[data-index]')) {
+        const s = shapes[Number(p.getAttribute('data-index'))];
+        if (!s || s.type !== 'path' || ['sep baseline', 'labelled by you'].includes(s.legendgroup)) continue;
+        n += ((p.getAttribute('d') || '').match(/M/g) || []).length;
+    }
+    return n; }"""
+
+#: JavaScript: true once the field plot shows boxes.
+HAS_BOXES_JS = f"() => ({BOXES_JS})() > 0"
+
+#: JavaScript: [x, y] in page pixels of the centre of every detection in the field plot (the
+#: points of its marker traces, which carry the hover text and the clicks; Plotly draws none).
+DETECTION_POINTS_JS = """() => {
+    const gd = document.querySelector('.st-key-field_plot .js-plotly-plot');
+    const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+    const r = gd.querySelector('.nsewdrag').getBoundingClientRect();
+    return gd.calcdata
+        .filter(cd => cd[0] && cd[0].trace.type === 'scatter' && cd[0].trace.mode === 'markers')
+        .flatMap(cd => cd.filter(p => Number.isFinite(p.x) && Number.isFinite(p.y))
+                         .map(p => [r.left + xa.c2p(p.x), r.top + ya.c2p(p.y)])); }"""
 
 
 #: The track of the confidence-threshold slider (0 at its left end, 1 at its right).

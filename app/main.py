@@ -239,12 +239,10 @@ def _empty_field(loaded, render_settings, view: RunView) -> None:
 
     banner = "Waiting in the queue..." if view.job is not None and view.job.state == "queued" \
         else "Detecting..."
-    preview = caching.preview_uri(loaded, render_settings)
     empty = to_frame([]).assign(group=pd.Series(dtype=object))
     window = st.session_state.get("window")
-    field_view(loaded, preview, empty, 0, (), counts={}, sky_grid=False, banner=banner,
-               height_px=field_height(window), width_px=field_width(window, beside=False),
-               picture=caching.preview_jpeg(loaded, render_settings, flip=loaded.origin_lower)[0])
+    field_view(loaded, render_settings, empty, 0, (), counts={}, sky_grid=False, banner=banner,
+               height_px=field_height(window), width_px=field_width(window, beside=False))
 
 
 def _close_detail() -> None:
@@ -279,12 +277,9 @@ def _inspect(loaded, view: RunView, render_settings, filters, gdf, shown, sep, r
     with st.container(key="inspect_row"):
         field_col, detail_col = st.columns([3, 2]) if beside else (st.container(), None)
         with field_col, st.container(key="field_col"), guarded("drawing the field"):
-            preview = caching.preview_uri(loaded, render_settings)
-            field_view(loaded, preview, shown, len(gdf), sep, counts=None,
+            field_view(loaded, render_settings, shown, len(gdf), sep, counts=None,
                        sky_grid=filters.sky_grid, stored=stored, banner=banner,
                        height_px=field_height(window), width_px=field_width(window, beside=beside),
-                       picture=caching.preview_jpeg(loaded, render_settings,
-                                                    flip=loaded.origin_lower)[0],
                        labelled=tuple(labels))
             if sep and result.method == "yolo":
                 sep_coverage_note(shown, sep, upsample=result.upsample)

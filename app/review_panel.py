@@ -16,6 +16,7 @@ import streamlit as st
 from app import caching
 from app.caching import LoadedField, StoredRun
 from app.field_figure import SHORT, field_figure, marker_curves
+from app.media import media_url, media_urls
 from app.plotly_spec import PreparedFigure
 from app.viewport import size_pending
 from galaxy_core.catalog.matching import centres_and_snr, coverage
@@ -29,6 +30,7 @@ from galaxy_core.catalog.triage import (
     trusted,
     uncertainty,
 )
+from galaxy_core.display import RenderSettings
 from galaxy_core.display.colours import colour_of
 from galaxy_core.morphology.reliability import ReliabilityRule
 from galaxy_core.types import CLASS_NAMES, Detection
@@ -204,23 +206,24 @@ def _select_from_table() -> None:
         st.session_state[SELECTED] = int(ids[rows[0]])
 
 
-def field_view(loaded: LoadedField, preview: tuple[str, int], shown: pd.DataFrame, total: int,
+def field_view(loaded: LoadedField, settings: RenderSettings, shown: pd.DataFrame, total: int,
                sep: tuple[Detection, ...], *, counts: dict[str, int], sky_grid: bool,
                stored: StoredRun | None = None, banner: str | None = None,
                height_px: int | None = None, width_px: int | None = None,
-               picture: bytes | None = None, labelled: tuple[int, ...] = ()) -> None:
-    """The zoomable field with the visible boxes, filling the space it is given; a click
-    selects a detection.  ``picture`` (the display render as JPEG, oriented as shown) is
-    drawn under the plot, so the field shows before Plotly has loaded in the browser, and
+               labelled: tuple[int, ...] = ()) -> None:
+    """The zoomable field rendered with ``settings`` and the visible boxes, filling the space
+    it is given; a click selects a detection.  The display render is also drawn as a plain
+    picture under the plot, so the field shows before Plotly has loaded in the browser, and
     alone while the page waits for its size (:func:`app.viewport.size_pending`);
     ``labelled``: ids of the detections the user labelled (outlined apart)."""
-    if picture is not None and size_pending():
+    picture, block = caching.preview_jpeg(loaded, settings, flip=loaded.origin_lower)
+    if size_pending():
         with st.container(key="field_box"), st.container(key="field_picture"):
             st.image(picture, width="stretch")
         return
-    uri, block = preview
     f = loaded.field
-    spec = field_figure(uri, block=block, width=f.width, height=f.height,
+    spec = field_figure(media_url(picture, mimetype="image/jpeg", key="field_plot.image"),
+                        block=block, width=f.width, height=f.height,
                         origin_lower=loaded.origin_lower, df=shown,
                         text=stored.row_text() if stored is not None else None, sep=sep,
                         selected_id=open_detection(), hover=caching.hover_trace(loaded),
@@ -229,9 +232,8 @@ def field_view(loaded: LoadedField, preview: tuple[str, int], shown: pd.DataFram
                         labelled=labelled)
     st.session_state["marker_curves"] = marker_curves(spec)
     with st.container(key="field_box"):
-        if picture is not None:  # drawn at once, under the plot while Plotly loads in the browser
-            with st.container(key="field_picture"):
-                st.image(picture, width="stretch")
+        with st.container(key="field_picture"):  # under the plot while Plotly loads in the browser
+            st.image(picture, width="stretch")
         st.plotly_chart(PreparedFigure(spec), key="field_plot", on_select=_select_from_plot,
                         selection_mode=("points",),
                         height="stretch",
@@ -247,7 +249,8 @@ def detection_table(stored: StoredRun, shown: pd.DataFrame, *, origin_lower: boo
     grouped), whose table rows are written once and picked from on each rerun; ``labels``:
     the user's label of each labelled detection (a column after the class)."""
     head = shown.head(TABLE_MAX_ROWS)
-    thumbs = stored.thumbnails(head["id"].tolist(), origin_lower=origin_lower)
+    thumbs = media_urls(stored.thumbnails(head["id"].tolist(), origin_lower=origin_lower),
+                        mimetype="image/jpeg", key="table_cutout")
     st.session_state["table_ids"] = head["id"].tolist()
     if len(shown) > TABLE_MAX_ROWS:
         st.caption(f"The first {TABLE_MAX_ROWS} of {len(shown)} rows in this order; click a circle "

@@ -39,9 +39,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.local_server import (  # noqa: E402
+    BOXES_JS,
     CHROMIUM,
     CHROMIUM_ARGS,
-    MARKERS,
+    DETECTION_POINTS_JS,
+    HAS_BOXES_JS,
     PICTURE,
     THRESHOLD_TRACK,
     streamlit_server,
@@ -52,10 +54,10 @@ from app.local_server import (  # noqa: E402
 LOAD_ARGS = [*CHROMIUM_ARGS, "--disable-background-timer-throttling",
              "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"]
 SHOWING = re.compile(r"Showing (\d+) of (\d+) detections")
-SETTLED_JS = """([sel, old]) => {
+SETTLED_JS = """([boxes, old]) => {
     const m = document.body.innerText.match(/Showing (\\d+) of (\\d+) detections/);
     if (!m || Number(m[1]) === old) return false;
-    return document.querySelectorAll(sel).length === Number(m[1]);
+    return eval(boxes)() === Number(m[1]);
 }"""
 #: Links asking for runs nobody made yet (each a different run key).
 OWN_RUNS = ("/?floor=0.1", "/?floor=0.05", "/?method=sep", "/?method=sep&classify=0",
@@ -93,7 +95,7 @@ async def warm(context, url: str) -> float:
     page = await context.new_page()
     t0 = time.perf_counter()
     await page.goto(url, wait_until="commit")
-    await page.wait_for_selector(MARKERS, state="attached", timeout=900_000)
+    await page.wait_for_function(HAS_BOXES_JS, timeout=900_000)
     await page.wait_for_function("() => !document.body.innerText.includes('so far')", timeout=900_000)
     await page.close()
     return time.perf_counter() - t0
@@ -113,7 +115,7 @@ async def one_session(browser, shared, url: str, index: int, timeout_ms: int, sh
         await page.wait_for_selector(PICTURE, state="attached", timeout=timeout_ms)
         out["field_s"] = time.perf_counter() - t0
         step = "waiting for the boxes"
-        await page.wait_for_function(SETTLED_JS, arg=[MARKERS, -1], timeout=timeout_ms)
+        await page.wait_for_function(SETTLED_JS, arg=[BOXES_JS, -1], timeout=timeout_ms)
         out["boxes_s"] = time.perf_counter() - t0
         if link:
             queue = await page.get_by_text("Waiting in the queue").count()
@@ -125,16 +127,14 @@ async def one_session(browser, shared, url: str, index: int, timeout_ms: int, sh
         for fraction in (0.3 + 0.02 * (index % 10), 0.6, 0.9):
             t1 = time.perf_counter()
             await page.mouse.click(*track_click_position(track, fraction))
-            await page.wait_for_function(SETTLED_JS, arg=[MARKERS, visible], timeout=timeout_ms)
+            await page.wait_for_function(SETTLED_JS, arg=[BOXES_JS, visible], timeout=timeout_ms)
             out["threshold_s"] = time.perf_counter() - t1
-            visible = await page.locator(MARKERS).count()
+            visible = await page.evaluate(BOXES_JS)
             if visible:
                 break
         step = "clicking a detection"
-        markers = page.locator(MARKERS)
-        n = await markers.count()
-        box = await markers.nth((index * 37) % n).bounding_box()
-        await page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        points = await page.evaluate(DETECTION_POINTS_JS)
+        await page.mouse.click(*points[(index * 37) % len(points)])
         await page.get_by_role("heading", name=re.compile(r"^#\d+ ")).first.wait_for(timeout=timeout_ms)
         out["opened_s"] = time.perf_counter() - t0
         if await page.locator("[data-testid='stException']").count():

@@ -23,8 +23,10 @@ from pathlib import Path
 import pytest
 
 from app.local_server import (
+    BOXES_JS,
     CHROMIUM,
-    MARKERS,
+    DETECTION_POINTS_JS,
+    HAS_BOXES_JS,
     PICTURE,
     THRESHOLD_TRACK,
     launch_chromium,
@@ -62,17 +64,17 @@ def showing(page) -> tuple[int, int]:
     return int(visible), int(total)
 
 
-def settled_markers(page, *, not_visible: int | None = None, timeout_ms: int = 60_000) -> int:
-    """The number of markers drawn once it equals the status line's count of visible detections
+def settled_boxes(page, *, not_visible: int | None = None, timeout_ms: int = 60_000) -> int:
+    """The number of boxes drawn once it equals the status line's count of visible detections
     (and that count differs from ``not_visible``)."""
     page.wait_for_function(
-        """([sel, old]) => {
+        """([boxes, old]) => {
             const m = document.body.innerText.match(/Showing (\\d+) of (\\d+) detections/);
             if (!m || Number(m[1]) === old) return false;
-            return document.querySelectorAll(sel).length === Number(m[1]);
-        }""", arg=[MARKERS, -1 if not_visible is None else not_visible], timeout=timeout_ms)
+            return eval(boxes)() === Number(m[1]);
+        }""", arg=[BOXES_JS, -1 if not_visible is None else not_visible], timeout=timeout_ms)
     page.wait_for_timeout(500)  # let Plotly finish drawing
-    return page.locator(MARKERS).count()
+    return page.evaluate(BOXES_JS)
 
 
 def box_of(page, selector: str) -> dict:
@@ -103,7 +105,7 @@ def test_demo_field_boxes_classes_and_the_detail_panel(browser):
     page.wait_for_selector(PICTURE, state="attached", timeout=300_000)
     t_picture = time.perf_counter() - t0
     page.screenshot(path=str(SHOTS / "01_field_first.png"))
-    page.wait_for_selector(MARKERS, state="attached", timeout=300_000)
+    page.wait_for_function(HAS_BOXES_JS, timeout=300_000)
     t_boxes = time.perf_counter() - t0
     page.screenshot(path=str(SHOTS / "02_boxes_while_classifying.png"))
     page.wait_for_function(f"() => !({RUNNING_JS[6:]})", timeout=900_000)
@@ -113,7 +115,7 @@ def test_demo_field_boxes_classes_and_the_detail_panel(browser):
     record("cold", {"picture_s": round(t_picture, 2), "boxes_s": round(t_boxes, 2),
                     "classes_s": round(t_classes, 2)})
     assert t_picture < t_boxes
-    n_before = settled_markers(page)
+    n_before = settled_boxes(page)
     visible, total = showing(page)
     assert n_before == visible > 0
     legend = page.locator(".st-key-field_plot .legend").text_content()
@@ -131,7 +133,7 @@ def test_demo_field_boxes_classes_and_the_detail_panel(browser):
     second.goto(url)
     second.wait_for_selector(PICTURE, state="attached", timeout=120_000)
     t_picture = time.perf_counter() - t0
-    second.wait_for_selector(MARKERS, state="attached", timeout=120_000)
+    second.wait_for_function(HAS_BOXES_JS, timeout=120_000)
     t_boxes = time.perf_counter() - t0
     print(f"second page (warm server): field picture {t_picture:.1f} s, boxes {t_boxes:.1f} s")
     record("warm", {"picture_s": round(t_picture, 2), "boxes_s": round(t_boxes, 2)})
@@ -141,7 +143,7 @@ def test_demo_field_boxes_classes_and_the_detail_panel(browser):
 
     track = page.locator(THRESHOLD_TRACK).first.bounding_box()
     page.mouse.click(*track_click_position(track, 0.3))
-    n_after = settled_markers(page, not_visible=visible)
+    n_after = settled_boxes(page, not_visible=visible)
     visible_after, total_after = showing(page)
     assert total_after == total
     assert n_after == visible_after < n_before
@@ -195,22 +197,19 @@ def test_hover_over_open_sky_reads_ra_dec_and_small_windows_keep_the_field_large
     b, url = browser
     page = b.new_page(viewport={"width": 1600, "height": 1000})
     page.goto(url + "/?field=demo:synthetic&method=sep&classify=0")
-    settled_markers(page, timeout_ms=300_000)
+    settled_boxes(page, timeout_ms=300_000)
     # a point of the plot far from every detection
-    point = page.evaluate("""() => {
-        const gd = document.querySelector('.st-key-field_plot .js-plotly-plot');
-        const L = gd._fullLayout, xa = L.xaxis, ya = L.yaxis;
-        const pts = gd.data.filter(t => t.type === 'scatter' && t.mode === 'markers')
-            .flatMap(t => Array.from(t.x).map((x, i) => [x, t.y[i]]));
+    points = page.evaluate(DETECTION_POINTS_JS)
+    point = page.evaluate("""(pts) => {
+        const r = document.querySelector('.st-key-field_plot .nsewdrag').getBoundingClientRect();
         let best = null;
         for (let gx = 0.1; gx < 0.9; gx += 0.05) for (let gy = 0.1; gy < 0.9; gy += 0.05) {
-            const x = xa.range[0] + gx * (xa.range[1] - xa.range[0]);
-            const y = ya.range[0] + gy * (ya.range[1] - ya.range[0]);
+            const x = r.left + gx * r.width, y = r.top + gy * r.height;
             const d = Math.min(...pts.map(p => Math.hypot(p[0] - x, p[1] - y)));
-            if (!best || d > best[2]) best = [x, y, d];
+            if (!best || d > best.dist) best = {px: x, py: y, dist: d};
         }
-        const r = gd.querySelector('.nsewdrag').getBoundingClientRect();
-        return {px: r.left + xa.l2p(best[0]), py: r.top + ya.l2p(best[1]), dist: best[2]}; }""")
+        return best; }""", points)
+    assert len(points) == showing(page)[0]
     assert point["dist"] > 20
     page.mouse.move(point["px"], point["py"])
     label = page.locator(".st-key-field_plot .hoverlayer .hovertext")
@@ -218,11 +217,15 @@ def test_hover_over_open_sky_reads_ra_dec_and_small_windows_keep_the_field_large
     text = label.first.text_content()
     assert "RA, Dec" in text and "cell of" in text and re.search(r"\d+\.\d{6}, [-+]\d+\.\d{6}", text)
     page.screenshot(path=str(SHOTS / "07_hover_open_sky.png"))
+    page.mouse.move(*points[len(points) // 3])  # a box's centre: the detection's own text
+    page.wait_for_function("""() => [...document.querySelectorAll(
+        '.st-key-field_plot .hoverlayer .hovertext')].some(h => /#\\d+ /.test(h.textContent))""",
+                           timeout=10_000)
     page.close()
 
     small = b.new_page(viewport={"width": 1000, "height": 700})
     small.goto(url)
-    small.wait_for_selector(MARKERS, state="attached", timeout=300_000)
+    small.wait_for_function(HAS_BOXES_JS, timeout=300_000)
     small.wait_for_timeout(1000)
     box = box_of(small, ".st-key-field_plot")
     small.screenshot(path=str(SHOTS / "08_small_window.png"))
@@ -230,8 +233,8 @@ def test_hover_over_open_sky_reads_ra_dec_and_small_windows_keep_the_field_large
     record("small_window_plot_px", [round(box["width"]), round(box["height"])])
     assert box["height"] >= 0.7 * 700 and box["width"] >= 0.6 * (1000 - 330)
     # too narrow for the panel beside the field: it opens over it, the field keeps its size
-    marker = small.locator(MARKERS).nth(small.locator(MARKERS).count() // 2).bounding_box()
-    small.mouse.click(marker["x"] + marker["width"] / 2, marker["y"] + marker["height"] / 2)
+    points = small.evaluate(DETECTION_POINTS_JS)
+    small.mouse.click(*points[len(points) // 2])  # a box's centre
     dialog = small.get_by_role("dialog")
     dialog.wait_for(timeout=60_000)
     small.wait_for_timeout(1000)

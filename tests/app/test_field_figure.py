@@ -48,7 +48,9 @@ def test_field_figure_groups_orientation_and_selection(catalogue):
     spec = field_figure("data:image/png;base64,", block=2, width=100, height=80, origin_lower=True,
                         df=catalogue, sep=[det(1, 1, 1, 3, 3)], selected_id=3, height_px=640)
     go.Figure(spec)  # plotly.py's validator accepts every property written
-    assert spec["data"][0]["name"] == "field" and spec["data"][0]["x0"] == 0.5
+    (image,) = spec["layout"]["images"]  # a 50 x 40 render of 2 x 2 blocks over the field
+    assert image["source"] == "data:image/png;base64," and (image["x"], image["y"]) == (-0.5, 79.5)
+    assert (image["sizex"], image["sizey"], image["yanchor"]) == (100, 80, "top")
     boxes = {s["name"]: s for s in spec["layout"]["shapes"] if s["type"] == "path"}
     assert set(boxes) == {"Spiral (1)", "Elliptical (1)", "object (2)",
                           "too small / faint to classify (1)", "sep baseline (1)"}
@@ -63,6 +65,10 @@ def test_field_figure_groups_orientation_and_selection(catalogue):
     picture = field_figure("data:image/png;base64,", block=1, width=100, height=80,
                            origin_lower=False, df=catalogue)
     assert picture["layout"]["yaxis"]["range"] == [79.5, -0.5]  # picture: y down
+    assert picture["layout"]["images"][0]["y"] == -0.5  # its top row at the top, y = -0.5
+    odd = field_figure("u.jpg", block=4, width=101, height=9, origin_lower=True, df=catalogue)
+    image = odd["layout"]["images"][0]  # 26 x 3 render pixels, the last blocks sticking out
+    assert (image["sizex"], image["sizey"], image["y"]) == (104, 12, 11.5)
     assert [s["name"] for s in spec["layout"]["shapes"] if s["type"] == "rect"] == [SELECTED_SHAPE]
     assert not [s for s in picture["layout"]["shapes"] if s["type"] == "rect"]
 
@@ -78,8 +84,8 @@ def test_hover_grid_and_graticule_traces():
                         df=to_frame([]), hover=trace,
                         grid_lines=graticule(field.wcs, field.width, field.height))
     go.Figure(spec)
-    assert [t["name"] for t in spec["data"]][:2] == ["field", "hover grid"]
-    assert {t["name"] for t in spec["data"][2:]} == {"ra grid", "dec grid"}
+    assert spec["data"][0]["name"] == "hover grid" and spec["layout"]["images"][0]["name"] == "field"
+    assert {t["name"] for t in spec["data"][1:]} == {"ra grid", "dec grid"}
     assert len(spec["layout"]["annotations"]) >= 2
 
 
@@ -88,4 +94,4 @@ def test_field_figure_with_no_detection():
 
     spec = field_figure("data:image/png;base64,", block=1, width=10, height=10, origin_lower=False,
                         df=to_frame([]), banner="Detecting...")
-    assert len(spec["data"]) == 1 and spec["layout"]["annotations"][0]["text"] == "Detecting..."
+    assert not spec["data"] and spec["layout"]["annotations"][0]["text"] == "Detecting..."
