@@ -75,6 +75,21 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all cores have spent busy since boot (everything but idle and iowait)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
 class PeakSampler(threading.Thread):
     """Samples a process's RSS every ``period`` seconds and keeps the peak."""
 
@@ -151,7 +166,7 @@ async def one_session(browser, shared, url: str, index: int, timeout_ms: int, sh
 
 
 async def drive(url: str, sessions: int, own_runs: int, timeout_ms: int, shots: Path | None,
-                sampler: PeakSampler, pid: int, cache: str) -> tuple[float, float, list[dict], float]:
+                sampler: PeakSampler, pid: int, cache: str) -> tuple[float, float, list[dict], float, dict]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
@@ -162,11 +177,12 @@ async def drive(url: str, sessions: int, own_runs: int, timeout_ms: int, shots: 
             shared = first if cache == "warm" else None
             idle = rss_mib(pid)
             sampler.start()
-            t0 = time.perf_counter()
+            t0, server0, busy0 = time.perf_counter(), cpu_s(pid), machine_busy_s()
             links = [OWN_RUNS[i % len(OWN_RUNS)] if i < own_runs else "" for i in range(sessions)]
             results = await asyncio.gather(*(one_session(browser, shared, url, i, timeout_ms, shots, link)
                                              for i, link in enumerate(links)))
-            return warm_s, idle, list(results), time.perf_counter() - t0
+            cpu = {"server": cpu_s(pid) - server0, "all": machine_busy_s() - busy0}
+            return warm_s, idle, list(results), time.perf_counter() - t0, cpu
         finally:
             await browser.close()
 
@@ -190,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         args.screenshots.mkdir(parents=True, exist_ok=True)
     with streamlit_server() as (url, proc):
         sampler = PeakSampler(proc.pid)
-        warm_s, idle, results, wall = asyncio.run(drive(
+        warm_s, idle, results, wall, cpu = asyncio.run(drive(
             url, args.sessions, args.own_runs, int(args.timeout * 1000), args.screenshots, sampler,
             proc.pid, args.cache))
         closed = rss_mib(proc.pid)
@@ -221,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     if done:
         print(f"flow time: median {statistics.median(done):.1f} s, max {max(done):.1f} s; all "
               f"sessions done in {wall:.1f} s")
+    print(f"CPU during the sessions: {cpu['all']:.0f} s busy of {os.cpu_count() * wall:.0f} s the "
+          f"cores had; the server {cpu['server']:.0f} s ({cpu['server'] / max(cpu['all'], 1e-9):.0%}), "
+          f"the browsers and the rest {cpu['all'] - cpu['server']:.0f} s")
     print(f"server RSS: {idle:.0f} MiB idle after warming, peak {sampler.peak:.0f} MiB during the "
           f"sessions, {closed:.0f} MiB as they closed, {after:.0f} MiB {args.after:.0f} s later")
     return 1 if errors else 0
