@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +14,26 @@ import pandas as pd
 from astropy.io import fits
 from PIL import Image
 
+from galaxy_core.shipped import REPO_ROOT
+
 #: The real data shared by the project (never copied into the repo).
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def cli_in_fresh_process(argv: Sequence[str], modules: Sequence[str], *,
+                         timeout: float = 180.0) -> tuple[int, dict[str, bool], str]:
+    """The command line's ``main(argv)`` run in a new interpreter: its exit code, whether each
+    of ``modules`` was imported by then, and the process's stderr (for failure messages)."""
+    script = ("import json, sys\n"
+              "from galaxy_core.cli import main\n"
+              f"code = main({list(argv)!r})\n"
+              f"print(json.dumps([code, {{m: m in sys.modules for m in {list(modules)!r}}}]))\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+    lines = done.stdout.strip().splitlines()
+    assert done.returncode == 0 and lines, done.stderr
+    code, imported = json.loads(lines[-1])
+    return code, imported, done.stderr
 
 
 def make_fits_bytes(data: np.ndarray | None, header: dict | None = None, *,

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
 import torchvision
+from astropy.io import fits
 
 from galaxy_core.detection.yolo import YoloDetector, onnx_export_of
 from galaxy_core.detection.yolo_onnx import decode, nms
 from galaxy_core.errors import GalaxyCoreError
-from galaxy_core.shipped import DETECTOR_WEIGHTS, REPO_ROOT
+from galaxy_core.shipped import DETECTOR_WEIGHTS
+from tests.support import cli_in_fresh_process
 
 
 def _boxes(rng: np.random.Generator, n: int, extent: float = 200.0) -> np.ndarray:
@@ -78,21 +77,15 @@ def test_the_shipped_export_is_of_the_shipped_weights():
 
 @needs_export
 def test_a_yolo_run_from_the_cli_imports_neither_torch_nor_ultralytics(tmp_path):
-    script = (
-        "import sys, numpy as np\n"
-        "from astropy.io import fits\n"
-        "from galaxy_core.cli import main\n"
-        f"path = {str(tmp_path / 'f.fits')!r}\n"
-        "rng = np.random.default_rng(0); data = rng.normal(0, 1, (300, 300)).astype(np.float32)\n"
-        "yy, xx = np.mgrid[0:300, 0:300]\n"
-        "data += 60 * np.exp(-((xx - 150.0) ** 2 + (yy - 120.0) ** 2) / 32)\n"
-        "fits.writeto(path, data)\n"
-        f"code = main(['detect', path, '--method', 'yolo', '--no-classify', '--out', {str(tmp_path / 'c.csv')!r}])\n"
-        "print(code, 'torch' in sys.modules, 'ultralytics' in sys.modules)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=120)
-    assert done.stdout.split() == ["0", "False", "False"], done.stderr
+    path = tmp_path / "f.fits"
+    data = np.random.default_rng(0).normal(0, 1, (300, 300)).astype(np.float32)
+    yy, xx = np.mgrid[0:300, 0:300]
+    data += 60 * np.exp(-((xx - 150.0) ** 2 + (yy - 120.0) ** 2) / 32)
+    fits.writeto(path, data)
+    code, imported, stderr = cli_in_fresh_process(
+        ["detect", str(path), "--method", "yolo", "--no-classify", "--out", str(tmp_path / "c.csv")],
+        ["torch", "ultralytics"], timeout=120)
+    assert code == 0 and imported == {"torch": False, "ultralytics": False}, stderr
     assert len((tmp_path / "c.csv").read_text().splitlines()) >= 2  # a header and the planted galaxy
 
 

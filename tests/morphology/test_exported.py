@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import fields
 
 import numpy as np
@@ -15,8 +13,8 @@ from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.morphology import checkpoint, exported
 from galaxy_core.morphology.classifier import Classifier
 from galaxy_core.morphology.framing import FramingSettings
-from galaxy_core.shipped import CLASSIFIER_WEIGHTS, REPO_ROOT
-from tests.support import galaxy_image
+from galaxy_core.shipped import CLASSIFIER_WEIGHTS
+from tests.support import cli_in_fresh_process, galaxy_image
 from training.classifier.train import build_model, get_args_parser, make_checkpoint
 
 
@@ -74,14 +72,8 @@ def test_the_shipped_export_is_of_the_shipped_weights():
 
 
 def test_a_classified_run_from_the_cli_does_not_import_torch(tmp_path):
-    script = (
-        "import sys\n"
-        "from galaxy_core.cli import main\n"
-        f"code = main(['detect', 'demo:synthetic', '--out', {str(tmp_path / 'c.csv')!r}, '-q'])\n"
-        "print(code, 'torch' in sys.modules)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=180)
-    assert done.stdout.split() == ["0", "False"], done.stderr
+    code, imported, stderr = cli_in_fresh_process(
+        ["detect", "demo:synthetic", "--out", str(tmp_path / "c.csv"), "-q"], ["torch"])
+    assert code == 0 and imported == {"torch": False}, stderr
     rows = (tmp_path / "c.csv").read_text().splitlines()
     assert len(rows) > 2 and "Spiral" in rows[0]  # classified: the probability columns
