@@ -13,7 +13,6 @@ filter change never re-runs a model.
 from __future__ import annotations
 
 import hashlib
-import io
 import threading
 import time
 from collections import OrderedDict
@@ -29,6 +28,7 @@ from app.jobs import RunQueue, limit_arenas, release_memory
 from galaxy_core import pipeline, shipped
 from galaxy_core.catalog.table import to_frame
 from galaxy_core.display import RenderSettings, downsample, preview_scale, render
+from galaxy_core.display.annotate import jpeg_bytes
 from galaxy_core.io.demo import DEMO_FIELDS
 from galaxy_core.runcost import CostModel
 from galaxy_core.types import Detection, Field
@@ -282,7 +282,7 @@ def preview_jpeg(loaded: LoadedField, settings: RenderSettings,
     its block size."""
     def make():
         rgb, factor = preview_rgb(loaded, settings, max_side)
-        return image_bytes(rgb[::-1] if flip else rgb, fmt="JPEG"), factor
+        return jpeg_bytes(rgb, origin_lower=flip), factor
     return preview_store().get_or_make(("jpeg", loaded.key, settings_key(settings), max_side, flip),
                                        make)
 
@@ -374,17 +374,6 @@ def classifier_if_loaded():
     return _loaded.get("classifier")
 
 
-def image_bytes(rgb: np.ndarray, *, fmt: str = "PNG") -> bytes:
-    """A uint8 RGB array as PNG or JPEG (quality 88) bytes."""
-    buf = io.BytesIO()
-    img = Image.fromarray(np.ascontiguousarray(rgb))
-    if fmt == "JPEG":
-        img.save(buf, format="JPEG", quality=88)
-    else:
-        img.save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
-
-
 @dataclass(eq=False)
 class StoredRun:
     """One run's result (the core's :class:`~galaxy_core.pipeline.RunResult`, finished or
@@ -456,8 +445,7 @@ class StoredRun:
             with self.lock:
                 jpeg = self.thumbs.get(i)
             if jpeg is None:
-                jpeg = image_bytes(thumbnail(self.result.rgb, by_id[i], origin_lower=origin_lower),
-                                   fmt="JPEG")
+                jpeg = jpeg_bytes(thumbnail(self.result.rgb, by_id[i], origin_lower=origin_lower))
                 with self.lock:
                     self.thumbs[i] = jpeg
             out.append(jpeg)

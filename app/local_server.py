@@ -7,6 +7,7 @@ downloaded).
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -15,6 +16,8 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+
+from app.field_figure import LABELLED_SHAPE, SEP_TRACE
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -88,10 +91,10 @@ BOXES_JS = """() => {
     let n = 0;
     for (const p of gd.querySelectorAll('.shapelayer path[data-index]')) {
         const s = shapes[Number(p.getAttribute('data-index'))];
-        if (!s || s.type !== 'path' || ['sep baseline', 'labelled by you'].includes(s.legendgroup)) continue;
+        if (!s || s.type !== 'path' || NOT_BOXES.includes(s.legendgroup)) continue;
         n += ((p.getAttribute('d') || '').match(/M/g) || []).length;
     }
-    return n; }"""
+    return n; }""".replace("NOT_BOXES", json.dumps([SEP_TRACE, LABELLED_SHAPE[0]]))
 
 #: JavaScript: true once the field plot shows boxes.
 HAS_BOXES_JS = f"() => ({BOXES_JS})() > 0"

@@ -8,8 +8,8 @@ height the field flickered to 450 px on every redraw while classes came in.
 
 A new page does not know the size on its first run; the field's plot waits for it
 (:func:`size_pending`): the first run sends the field's picture alone, which the
-browser shows at once, and the plot (about 1.3 MB and a second of the browser's time
-for the XDF demo) is sent once, at its height, on the run the size report starts.
+browser shows at once, and the plot (about 0.9 MB and the browser's slowest step for
+the XDF demo) is sent once, at its height, on the run the size report starts.
 (No timer redraws the page if the report never comes: a ``run_every`` fragment calling
 ``st.rerun`` can drop a widget change made at the same moment; the next run after
 SIZE_WAIT_S draws the plot without the size.)

@@ -83,11 +83,12 @@ def bench_page_work(repeats: int) -> None:
     import plotly.io as pio
     import pyarrow as pa
 
-    from app.caching import StoredRun, image_bytes, thumbnail
+    from app.caching import StoredRun, thumbnail
     from app.field_figure import field_figure, hover_trace
     from app.review_panel import TABLE_MAX_ROWS, Filters, table_frame, visible, with_groups
     from galaxy_core import pipeline
     from galaxy_core.display import render
+    from galaxy_core.display.annotate import jpeg_bytes
     from galaxy_core.display.sky_grid import hover_grid
     from galaxy_core.io.demo import xdf_field
 
@@ -100,7 +101,7 @@ def bench_page_work(repeats: int) -> None:
     text = stored.row_text()
     url = "/media/field.jpg"  # the render is served by URL, fetched once by the browser
     hover = hover_trace(hover_grid(field, max_cells=20_000), band_names=field.band_names)
-    thumbs = {d.id: image_bytes(thumbnail(rgb, d, origin_lower=False), fmt="JPEG") for d in dets}
+    thumbs = {d.id: jpeg_bytes(thumbnail(rgb, d, origin_lower=False)) for d in dets}
     thresholds = [0.3 + 0.6 * i / max(1, repeats - 1) for i in range(repeats)]
     state = {"i": 0}
 

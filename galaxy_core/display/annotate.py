@@ -1,4 +1,4 @@
-"""Detection boxes burnt into an RGB picture, for the annotated PNG export.
+"""Detection boxes burnt into an RGB picture, for the annotated PNG export; pictures as PNG or JPEG.
 
 Boxes are drawn in the class colours of :mod:`galaxy_core.display.colours` (white for an
 unclassified detection), ``line`` pixels wide, inside each box's edges.  The
@@ -23,7 +23,7 @@ from galaxy_core.display.colours import CLASS_COLOURS, UNCLASSIFIED_COLOUR, rgb_
 from galaxy_core.errors import GalaxyCoreError
 from galaxy_core.types import Detection
 
-__all__ = ["CLASS_COLOURS", "UNCLASSIFIED_COLOUR", "box_pixels", "draw_boxes", "png_bytes"]
+__all__ = ["CLASS_COLOURS", "UNCLASSIFIED_COLOUR", "box_pixels", "draw_boxes", "jpeg_bytes", "png_bytes"]
 
 
 def box_pixels(detection: Detection, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
@@ -73,7 +73,16 @@ def png_bytes(rgb: np.ndarray, *, origin_lower: bool = False) -> bytes:
     ``origin_lower=True`` flips the rows so that array row 0 is the bottom of
     the PNG, as a FITS sky image is displayed.
     """
+    return _encoded(rgb, origin_lower, format="PNG", compress_level=1)
+
+
+def jpeg_bytes(rgb: np.ndarray, *, origin_lower: bool = False) -> bytes:
+    """``rgb`` (uint8, (H, W, 3)) as JPEG bytes (quality 88), rows flipped as :func:`png_bytes`."""
+    return _encoded(rgb, origin_lower, format="JPEG", quality=88)
+
+
+def _encoded(rgb: np.ndarray, origin_lower: bool, **save: object) -> bytes:
     picture = np.asarray(rgb)[::-1] if origin_lower else np.asarray(rgb)
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(picture)).save(buf, format="PNG", compress_level=1)
+    Image.fromarray(np.ascontiguousarray(picture)).save(buf, **save)
     return buf.getvalue()
